@@ -1,0 +1,66 @@
+/**
+ * Diagnostics: what the compiler says about a spec, located like a
+ * compiler's (file:line:column, key path, expected, hint).
+ *
+ * @module
+ */
+
+/** One problem in a spec. */
+export interface Diagnostic {
+  /** The file the problem is in. */
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  /** The key path, such as `["services", "postgres", "healthcheck"]`. */
+  path: (string | number)[];
+  /** What is wrong, in one sentence. */
+  message: string;
+  /** What was expected there. */
+  expected?: string;
+  /** What to do about it. */
+  hint?: string;
+}
+
+/** Thrown when a spec has one or more problems; carries all of them. */
+export class SpecError extends Error {
+  /** Every problem found, in file order. */
+  readonly diagnostics: Diagnostic[];
+  /** Builds the error from a non-empty list of diagnostics. */
+  constructor(diagnostics: Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join("\n"));
+    this.name = "SpecError";
+    this.diagnostics = sortDiagnostics(diagnostics);
+  }
+}
+
+/** Formats a key path as `services.postgres.ports[0].published`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) out += out === "" ? part : `.${part}`;
+    else out += `[${JSON.stringify(part)}]`;
+  }
+  return out === "" ? "(root)" : out;
+}
+
+/**
+ * Formats one diagnostic on one line, e.g.
+ * `procos.config.yaml:12:7: services.postgres.healthcheck.interval: ...`.
+ */
+export function formatDiagnostic(d: Diagnostic): string {
+  let s = `${d.file}:${d.line}:${d.column}: error: ${formatPath(d.path)}: ${d.message}`;
+  if (d.expected) s += `; expected ${d.expected}`;
+  if (d.hint) s += ` (hint: ${d.hint})`;
+  return s;
+}
+
+/** Sorts diagnostics by position, then path, so output is stable. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) =>
+    a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column ||
+    formatPath(a.path).localeCompare(formatPath(b.path)) || a.message.localeCompare(b.message)
+  );
+}

@@ -1,0 +1,448 @@
+/**
+ * The stack model: one normalised description of the stack that every
+ * emitter and every verify check reads. Built from a validated, profile-
+ * resolved spec; holds resolved secret values (only env files and the
+ * RabbitMQ definitions may ever write those).
+ *
+ * @module
+ */
+import type { ProfileName, Spec } from "./schema.ts";
+
+/** A secret's value and where it came from. */
+export interface ResolvedSecret {
+  /** The value. Never log it. */
+  value: string;
+  /** `env` or `file` (supplied by the operator) or `default` (the spec's). */
+  source: "env" | "file" | "default";
+}
+
+/** What the loader hands to the model: a valid spec with one profile applied. */
+export interface ResolvedSpec {
+  /** The spec file's path as given. */
+  file: string;
+  /** The profile applied. */
+  profile: ProfileName;
+  /** The spec with the profile's overlay merged in. */
+  spec: Spec;
+  /** Every secret of `spec.secrets`, resolved. */
+  secrets: Record<string, ResolvedSecret>;
+  /** sha256 (hex) of the spec file's bytes. */
+  specHash: string;
+}
+
+/** Kinds of service in the model: infrastructure kinds and worker kinds. */
+export type ServiceKind =
+  | "postgres"
+  | "redis"
+  | "rabbitmq"
+  | "ollama"
+  | "camunda"
+  | "kernel"
+  | "ai"
+  | "generic";
+
+/** A health check, runnable both by Compose and by the local runtime. */
+export interface HealthcheckModel {
+  /** Compose `test`: `["CMD", ...]` or `["CMD-SHELL", "..."]`. */
+  test: string[];
+  interval: string;
+  timeout: string;
+  retries: number;
+  start_period: string;
+}
+
+/** One container of the stack (infrastructure or worker). */
+export interface ServiceModel {
+  name: string;
+  kind: ServiceKind;
+  role: "infra" | "worker";
+  image: string;
+  ports: { target: number; published: number; host_ip?: string }[];
+  volumes: { source: string; target: string; read_only?: boolean }[];
+  healthcheck: HealthcheckModel;
+  resources?: { cpus: number; memory: string };
+  restart: "no" | "always" | "on-failure" | "unless-stopped";
+  /** Services this one waits for (healthy) before it starts. */
+  dependsOn: string[];
+  /** Already running elsewhere: provisioned, not started. */
+  external: boolean;
+  /** Environment, written to `out/env/<name>.env` (may hold secrets). */
+  env: Record<string, string>;
+  /** Overrides the image's command, when needed. */
+  command?: string[];
+}
+
+/** The whole stack. */
+export interface StackModel {
+  project: string;
+  profile: ProfileName;
+  specHash: string;
+  network: Spec["network"];
+  /** Named volumes, sorted. */
+  volumes: string[];
+  /** Every service and worker container, in startup order. */
+  services: ServiceModel[];
+  postgres: {
+    service: string;
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string;
+  };
+  redis: {
+    service: string;
+    host: string;
+    port: number;
+    persistence: "none" | "rdb" | "aof";
+    maxmemoryPolicy: string;
+    auth: boolean;
+    password: string;
+  };
+  rabbitmq: {
+    service: string;
+    host: string;
+    port: number;
+    managementPort: number;
+    vhost: string;
+    user: string;
+    password: string;
+  };
+  ollama: { service: string; host: string; port: number };
+  camunda: {
+    service: string;
+    host: string;
+    port: number;
+    restAuth: boolean;
+    adminUser: string;
+    adminPassword: string;
+    historyLevel: string;
+  };
+  messaging: Spec["messaging"];
+  ai: Spec["ai"];
+  processes: Spec["processes"];
+  workers: Array<{
+    name: string;
+    kind: "kernel" | "ai" | "generic";
+    healthPort: number;
+    concurrency: number;
+    topics: Array<Record<string, unknown> & { name: string }>;
+  }>;
+  backup?: Spec["backup"];
+  monitoring: { exporters: boolean };
+  security: { hardening: boolean };
+}
+
+/** Default in-container ports of each infrastructure kind. */
+export const DEFAULT_PORTS = {
+  postgres: 5432,
+  redis: 6379,
+  rabbitmq: 5672,
+  rabbitmqManagement: 15672,
+  ollama: 11434,
+  camunda: 8080,
+} as const;
+
+type InfraKind = "postgres" | "redis" | "rabbitmq" | "ollama" | "camunda";
+
+function only<K extends InfraKind>(spec: Spec, kind: K) {
+  const hit = Object.entries(spec.services).find(([, s]) => s.kind === kind);
+  if (!hit) throw new Error(`no ${kind} service (the rules should have caught this)`);
+  return { name: hit[0], svc: hit[1] as Extract<Spec["services"][string], { kind: K }> };
+}
+
+/**
+ * Orders names so that each comes after everything it depends on; ties are
+ * broken by name so the order is deterministic. Assumes no cycles (a rule
+ * rejects them).
+ */
+export function startupOrder(deps: Record<string, readonly string[]>): string[] {
+  const out: string[] = [];
+  const done = new Set<string>();
+  const names = Object.keys(deps).sort();
+  while (out.length < names.length) {
+    const ready = names.filter((n) =>
+      !done.has(n) && deps[n].every((d) => done.has(d) || !(d in deps))
+    );
+    if (ready.length === 0) throw new Error("dependency cycle (the rules should have caught this)");
+    for (const n of ready) {
+      done.add(n);
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+/** The health check command of each kind, as it works inside its image. */
+export function healthTest(
+  kind: ServiceKind,
+  m: { postgresUser: string; postgresDb: string; port: number; enhanced: boolean },
+): string[] {
+  switch (kind) {
+    case "postgres":
+      return m.enhanced
+        ? [
+          "CMD-SHELL",
+          `pg_isready -U ${m.postgresUser} -d ${m.postgresDb} && psql -U ${m.postgresUser} -d ${m.postgresDb} -tAc 'SELECT 1' >/dev/null`,
+        ]
+        : ["CMD", "pg_isready", "-U", m.postgresUser, "-d", m.postgresDb];
+    case "redis":
+      return ["CMD-SHELL", "redis-cli ping | grep -q PONG"];
+    case "rabbitmq":
+      // `ping` passes before the AMQP port listens: check the port.
+      return m.enhanced
+        ? [
+          "CMD-SHELL",
+          "rabbitmq-diagnostics -q check_port_connectivity && rabbitmq-diagnostics -q check_local_alarms",
+        ]
+        : ["CMD", "rabbitmq-diagnostics", "-q", "check_port_connectivity"];
+    case "ollama":
+      // The ollama/ollama image has no curl.
+      return ["CMD", "ollama", "list"];
+    case "camunda":
+      return [
+        "CMD-SHELL",
+        `curl -fsS http://localhost:${m.port}/engine-rest/engine | grep -q default`,
+      ];
+    case "kernel":
+    case "ai":
+    case "generic":
+      return [
+        "CMD",
+        "deno",
+        "eval",
+        `const r = await fetch("http://127.0.0.1:${m.port}/health"); Deno.exit(r.ok ? 0 : 1)`,
+      ];
+  }
+}
+
+function url(
+  scheme: string,
+  user: string,
+  password: string,
+  host: string,
+  port: number,
+  path: string,
+) {
+  return `${scheme}://${encodeURIComponent(user)}:${
+    encodeURIComponent(password)
+  }@${host}:${port}${path}`;
+}
+
+/** Builds the stack model from a resolved spec. Pure. */
+export function buildModel(r: ResolvedSpec): StackModel {
+  const { spec } = r;
+  const secret = (name: string) => r.secrets[name].value;
+  const enhanced = r.profile === "production";
+  const pg = only(spec, "postgres");
+  const rd = only(spec, "redis");
+  const mq = only(spec, "rabbitmq");
+  const ol = only(spec, "ollama");
+  const ca = only(spec, "camunda");
+
+  const postgres = {
+    service: pg.name,
+    host: pg.name,
+    port: DEFAULT_PORTS.postgres,
+    database: pg.svc.database.name,
+    user: pg.svc.database.user,
+    password: secret(pg.svc.database.password),
+  };
+  const redis = {
+    service: rd.name,
+    host: rd.name,
+    port: DEFAULT_PORTS.redis,
+    persistence: rd.svc.cache.persistence,
+    maxmemoryPolicy: rd.svc.cache.maxmemory_policy,
+    auth: rd.svc.cache.auth,
+    password: secret(rd.svc.cache.password),
+  };
+  const rabbitmq = {
+    service: mq.name,
+    host: mq.name,
+    port: DEFAULT_PORTS.rabbitmq,
+    managementPort: DEFAULT_PORTS.rabbitmqManagement,
+    vhost: mq.svc.broker.vhost,
+    user: mq.svc.broker.user,
+    password: secret(mq.svc.broker.password),
+  };
+  const ollama = { service: ol.name, host: ol.name, port: DEFAULT_PORTS.ollama };
+  const camunda = {
+    service: ca.name,
+    host: ca.name,
+    port: DEFAULT_PORTS.camunda,
+    restAuth: ca.svc.engine.rest_auth,
+    adminUser: ca.svc.engine.admin_user,
+    adminPassword: secret(ca.svc.engine.admin_password),
+    historyLevel: ca.svc.engine.history_level,
+  };
+
+  const camundaUrl = `http://${camunda.host}:${camunda.port}/engine-rest`;
+  const ollamaUrl = `http://${ollama.host}:${ollama.port}`;
+  const redisUrl = redis.auth
+    ? url("redis", "default", redis.password, redis.host, redis.port, "")
+    : `redis://${redis.host}:${redis.port}`;
+  const rabbitUrl = url(
+    "amqp",
+    rabbitmq.user,
+    rabbitmq.password,
+    rabbitmq.host,
+    rabbitmq.port,
+    `/${encodeURIComponent(rabbitmq.vhost)}`,
+  );
+  const databaseUrl = url(
+    "postgres",
+    postgres.user,
+    postgres.password,
+    postgres.host,
+    postgres.port,
+    `/${postgres.database}`,
+  );
+
+  const envOf = (kind: ServiceKind): Record<string, string> => {
+    switch (kind) {
+      case "postgres":
+        return {
+          POSTGRES_DB: postgres.database,
+          POSTGRES_USER: postgres.user,
+          POSTGRES_PASSWORD: postgres.password,
+        };
+      case "redis":
+        return redis.auth ? { REDIS_PASSWORD: redis.password, REDISCLI_AUTH: redis.password } : {};
+      case "rabbitmq":
+        return {
+          RABBITMQ_DEFAULT_USER: rabbitmq.user,
+          RABBITMQ_DEFAULT_PASS: rabbitmq.password,
+          RABBITMQ_DEFAULT_VHOST: rabbitmq.vhost,
+        };
+      case "ollama":
+        return { OLLAMA_HOST: `0.0.0.0:${ollama.port}` };
+      case "camunda":
+        return {
+          DB_DRIVER: "org.postgresql.Driver",
+          DB_URL: `jdbc:postgresql://${postgres.host}:${postgres.port}/${postgres.database}`,
+          DB_USERNAME: postgres.user,
+          DB_PASSWORD: postgres.password,
+          WAIT_FOR: `${postgres.host}:${postgres.port}`,
+          CAMUNDA_BPM_ADMINUSER_ID: camunda.adminUser,
+          CAMUNDA_BPM_ADMINUSER_PASSWORD: camunda.adminPassword,
+          CAMUNDA_BPM_HISTORYLEVEL: camunda.historyLevel,
+          CAMUNDA_BPM_RUN_AUTH_ENABLED: String(camunda.restAuth),
+          CAMUNDA_BPM_RUN_AUTH_AUTHENTICATION: "basic",
+        };
+      case "kernel":
+      case "ai":
+      case "generic":
+        return {
+          CAMUNDA_BASE_URL: camundaUrl,
+          ...(camunda.restAuth
+            ? { CAMUNDA_USERNAME: camunda.adminUser, CAMUNDA_PASSWORD: camunda.adminPassword }
+            : {}),
+          OLLAMA_BASE_URL: ollamaUrl,
+          REDIS_URL: redisUrl,
+          RABBITMQ_URL: rabbitUrl,
+          DATABASE_URL: databaseUrl,
+        };
+    }
+  };
+
+  const infra: ServiceModel[] = Object.entries(spec.services).map(([name, s]) => ({
+    name,
+    kind: s.kind,
+    role: "infra",
+    image: s.image,
+    ports: s.ports,
+    volumes: s.volumes,
+    healthcheck: {
+      test: healthTest(s.kind, {
+        postgresUser: postgres.user,
+        postgresDb: postgres.database,
+        port: s.kind === "camunda" ? camunda.port : 0,
+        enhanced,
+      }),
+      ...s.healthcheck,
+    },
+    resources: s.resources,
+    restart: s.restart,
+    dependsOn: [...s.depends_on],
+    external: s.external,
+    env: envOf(s.kind),
+    command: s.kind === "redis" ? redisCommand(redis.auth) : undefined,
+  }));
+
+  const workerEntries = Object.entries(spec.workers);
+  const workers: ServiceModel[] = workerEntries.map(([name, w]) => ({
+    name,
+    kind: w.kind,
+    role: "worker",
+    image: w.image,
+    ports: [],
+    volumes: [
+      { source: "./workers", target: "/procos/workers", read_only: true },
+      { source: `./out/workers/${name}.json`, target: "/procos/manifest.json", read_only: true },
+      ...(w.kind === "kernel"
+        ? [{ source: `./${spec.processes.path}`, target: "/procos/processes", read_only: true }]
+        : []),
+    ],
+    healthcheck: {
+      test: healthTest(w.kind, { postgresUser: "", postgresDb: "", port: w.health_port, enhanced }),
+      interval: "30s",
+      timeout: "10s",
+      retries: 3,
+      start_period: "30s",
+    },
+    restart: "unless-stopped",
+    dependsOn: [...w.depends_on],
+    external: false,
+    env: { ...envOf(w.kind), PROCOS_MANIFEST: "/procos/manifest.json", PROCOS_WORKER: name },
+    command: [
+      "deno",
+      "run",
+      "--allow-all",
+      `/procos/workers/${w.kind === "ai" ? "ai" : w.kind}/main.ts`,
+    ],
+  }));
+
+  const all = [...infra, ...workers];
+  const order = startupOrder(Object.fromEntries(all.map((s) => [s.name, s.dependsOn])));
+  const byName = new Map(all.map((s) => [s.name, s]));
+
+  const volumes = [
+    ...new Set(
+      all.flatMap((s) => s.volumes.map((v) => v.source)).filter((v) => !v.startsWith(".")),
+    ),
+  ].sort();
+
+  return {
+    project: spec.project,
+    profile: r.profile,
+    specHash: r.specHash,
+    network: spec.network,
+    volumes,
+    services: order.map((n) => byName.get(n)!),
+    postgres,
+    redis,
+    rabbitmq,
+    ollama,
+    camunda,
+    messaging: spec.messaging,
+    ai: spec.ai,
+    processes: spec.processes,
+    workers: workerEntries.map(([name, w]) => ({
+      name,
+      kind: w.kind,
+      healthPort: w.health_port,
+      concurrency: "concurrency" in w ? w.concurrency : 1,
+      topics: "topics" in w ? w.topics.map((t) => ({ ...t })) : [],
+    })),
+    backup: spec.backup,
+    monitoring: spec.monitoring ?? { exporters: false },
+    security: spec.security ?? { hardening: false },
+  };
+}
+
+/** Redis reads its config file, and its password from the environment. */
+function redisCommand(auth: boolean): string[] {
+  const base = "exec redis-server /usr/local/etc/redis/redis.conf";
+  return ["sh", "-c", auth ? `${base} --requirepass "$$REDIS_PASSWORD"` : base];
+}
