@@ -29,9 +29,10 @@ export class SpecError extends Error {
   readonly diagnostics: Diagnostic[];
   /** Builds the error from a non-empty list of diagnostics. */
   constructor(diagnostics: Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join("\n"));
+    const sorted = sortDiagnostics(diagnostics);
+    super(sorted.map(formatDiagnostic).join("\n"));
     this.name = "SpecError";
-    this.diagnostics = sortDiagnostics(diagnostics);
+    this.diagnostics = sorted;
   }
 }
 
@@ -63,4 +64,14 @@ export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
     a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column ||
     formatPath(a.path).localeCompare(formatPath(b.path)) || a.message.localeCompare(b.message)
   );
+}
+
+/** Drops diagnostics that format identically (keeps the first of each). */
+export function dedupeDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Map<string, Diagnostic>();
+  for (const d of ds) {
+    const key = formatDiagnostic(d);
+    if (!seen.has(key)) seen.set(key, d);
+  }
+  return [...seen.values()];
 }

@@ -1,0 +1,40 @@
+/**
+ * Production rule: every image (services and workers) is pinned to a tag
+ * other than `latest`, so a production stack is reproducible.
+ *
+ * @module
+ */
+import type { Diagnostic } from "../diagnostics.ts";
+import { at, type RuleContext, units } from "./rule.ts";
+
+/** The tag of an image reference (`undefined` when it has none). */
+export function imageTag(image: string): string | undefined {
+  const afterSlash = image.slice(image.lastIndexOf("/") + 1);
+  const colon = afterSlash.indexOf(":");
+  return colon < 0 ? undefined : afterSlash.slice(colon + 1);
+}
+
+/** Reports images tagged `latest` or not tagged at all. */
+export function prodImageTags(ctx: RuleContext): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const u of units(ctx.spec)) {
+    const image = u.group === "services"
+      ? ctx.spec.services[u.name].image
+      : ctx.spec.workers[u.name].image;
+    const tag = imageTag(image);
+    if (tag !== undefined && tag !== "latest") continue;
+    out.push(at(
+      ctx,
+      [u.group, u.name, "image"],
+      tag === undefined
+        ? `image \`${image}\` has no tag, which means latest`
+        : `image \`${image}\` uses the tag latest`,
+      {
+        target: "value",
+        expected: "an image pinned to a version, such as postgres:15.10-alpine",
+        hint: `pin a version in profiles.production.${u.group}.${u.name}.image`,
+      },
+    ));
+  }
+  return out;
+}
