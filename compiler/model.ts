@@ -68,7 +68,7 @@ export interface ServiceModel {
   external: boolean;
   /** Environment, written to `out/env/<name>.env` (may hold secrets). */
   env: Record<string, string>;
-  /** Overrides the image's command, when needed. */
+  /** Overrides the image's command, when needed (as run: not escaped for Compose). */
   command?: string[];
 }
 
@@ -229,9 +229,44 @@ function url(
   }@${host}:${port}${path}`;
 }
 
+/** Options of {@link buildModel}. */
+export interface BuildModelOptions {
+  /**
+   * How services reach each other. `compose` (default): by service name on
+   * the container ports, as inside the Compose network. `host`: on the host,
+   * at 127.0.0.1 (or the mapping's IPv4 `host_ip`) and the published ports, as
+   * the local runtime (`deno task up` without Docker) runs them; every host,
+   * port, URL and env value of the model then uses those addresses.
+   */
+  addressing?: "compose" | "host";
+}
+
+/**
+ * Where a service's container port is reached under an addressing mode:
+ * `compose`: the service name and the container port; `host`: its published
+ * mapping (127.0.0.1 unless bound to one IPv4 address), or 127.0.0.1 and the
+ * container port when not published.
+ */
+export function addressOf(
+  addressing: "compose" | "host",
+  name: string,
+  ports: readonly { target: number; published: number; host_ip?: string }[],
+  containerPort: number,
+): { host: string; port: number } {
+  if (addressing === "compose") return { host: name, port: containerPort };
+  const m = ports.find((p) => p.target === containerPort);
+  if (!m) return { host: "127.0.0.1", port: containerPort };
+  const ip = m.host_ip;
+  const host = ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && ip !== "0.0.0.0" ? ip : "127.0.0.1";
+  return { host, port: m.published };
+}
+
 /** Builds the stack model from a resolved spec. Pure. */
-export function buildModel(r: ResolvedSpec): StackModel {
+export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): StackModel {
   const { spec } = r;
+  const addressing = opts.addressing ?? "compose";
+  const at = (s: { name: string; svc: { ports: ServiceModel["ports"] } }, port: number) =>
+    addressOf(addressing, s.name, s.svc.ports, port);
   const secret = (name: string) => r.secrets[name].value;
   const enhanced = r.profile === "production";
   const pg = only(spec, "postgres");
@@ -242,16 +277,14 @@ export function buildModel(r: ResolvedSpec): StackModel {
 
   const postgres = {
     service: pg.name,
-    host: pg.name,
-    port: DEFAULT_PORTS.postgres,
+    ...at(pg, DEFAULT_PORTS.postgres),
     database: pg.svc.database.name,
     user: pg.svc.database.user,
     password: secret(pg.svc.database.password),
   };
   const redis = {
     service: rd.name,
-    host: rd.name,
-    port: DEFAULT_PORTS.redis,
+    ...at(rd, DEFAULT_PORTS.redis),
     persistence: rd.svc.cache.persistence,
     maxmemoryPolicy: rd.svc.cache.maxmemory_policy,
     auth: rd.svc.cache.auth,
@@ -259,18 +292,16 @@ export function buildModel(r: ResolvedSpec): StackModel {
   };
   const rabbitmq = {
     service: mq.name,
-    host: mq.name,
-    port: DEFAULT_PORTS.rabbitmq,
-    managementPort: DEFAULT_PORTS.rabbitmqManagement,
+    ...at(mq, DEFAULT_PORTS.rabbitmq),
+    managementPort: at(mq, DEFAULT_PORTS.rabbitmqManagement).port,
     vhost: mq.svc.broker.vhost,
     user: mq.svc.broker.user,
     password: secret(mq.svc.broker.password),
   };
-  const ollama = { service: ol.name, host: ol.name, port: DEFAULT_PORTS.ollama };
+  const ollama = { service: ol.name, ...at(ol, DEFAULT_PORTS.ollama) };
   const camunda = {
     service: ca.name,
-    host: ca.name,
-    port: DEFAULT_PORTS.camunda,
+    ...at(ca, DEFAULT_PORTS.camunda),
     restAuth: ca.svc.engine.rest_auth,
     adminUser: ca.svc.engine.admin_user,
     adminPassword: secret(ca.svc.engine.admin_password),
@@ -310,13 +341,15 @@ export function buildModel(r: ResolvedSpec): StackModel {
       case "redis":
         return redis.auth ? { REDIS_PASSWORD: redis.password, REDISCLI_AUTH: redis.password } : {};
       case "rabbitmq":
-        return {
-          RABBITMQ_DEFAULT_USER: rabbitmq.user,
-          RABBITMQ_DEFAULT_PASS: rabbitmq.password,
-          RABBITMQ_DEFAULT_VHOST: rabbitmq.vhost,
-        };
+        // User, vhost and password come from the generated definitions, which
+        // RabbitMQ loads at boot (it then ignores RABBITMQ_DEFAULT_*).
+        return {};
       case "ollama":
-        return { OLLAMA_HOST: `0.0.0.0:${ollama.port}` };
+        return {
+          OLLAMA_HOST: addressing === "host"
+            ? `${ollama.host}:${ollama.port}`
+            : `0.0.0.0:${ollama.port}`,
+        };
       case "camunda":
         return {
           DB_DRIVER: "org.postgresql.Driver",
@@ -329,6 +362,8 @@ export function buildModel(r: ResolvedSpec): StackModel {
           CAMUNDA_BPM_HISTORYLEVEL: camunda.historyLevel,
           CAMUNDA_BPM_RUN_AUTH_ENABLED: String(camunda.restAuth),
           CAMUNDA_BPM_RUN_AUTH_AUTHENTICATION: "basic",
+          // on the host the engine listens on its published port itself
+          ...(addressing === "host" ? { SERVER_PORT: String(camunda.port) } : {}),
         };
       case "kernel":
       case "ai":
@@ -367,7 +402,11 @@ export function buildModel(r: ResolvedSpec): StackModel {
     dependsOn: [...s.depends_on],
     external: s.external,
     env: envOf(s.kind),
-    command: s.kind === "redis" ? redisCommand(redis.auth) : undefined,
+    command: s.kind === "redis"
+      ? redisCommand(redis.auth)
+      : s.kind === "rabbitmq"
+      ? RABBITMQ_COMMAND
+      : undefined,
   }));
 
   const workerEntries = Object.entries(spec.workers);
@@ -441,8 +480,25 @@ export function buildModel(r: ResolvedSpec): StackModel {
   };
 }
 
-/** Redis reads its config file, and its password from the environment. */
+/**
+ * Redis reads its config file, and its password from the environment. The
+ * command is the one the container runs, unescaped: the Compose emitter
+ * escapes `$` as `$$` itself. It goes through the image's entrypoint so that
+ * Redis still drops root for the `redis` user.
+ */
+/**
+ * RabbitMQ's definitions hold a password hash and are written 0600 by the
+ * host user; the container's `rabbitmq` user could not read the mount, so the
+ * entrypoint (still root) installs a copy it owns, then starts as usual.
+ */
+export const RABBITMQ_COMMAND: string[] = [
+  "sh",
+  "-c",
+  "install -o rabbitmq -g rabbitmq -m 600 /procos/rabbitmq/definitions.json " +
+  "/etc/rabbitmq/definitions.json && exec docker-entrypoint.sh rabbitmq-server",
+];
+
 function redisCommand(auth: boolean): string[] {
-  const base = "exec redis-server /usr/local/etc/redis/redis.conf";
-  return ["sh", "-c", auth ? `${base} --requirepass "$$REDIS_PASSWORD"` : base];
+  const base = "exec docker-entrypoint.sh redis-server /usr/local/etc/redis/redis.conf";
+  return ["sh", "-c", auth ? `${base} --requirepass "$REDIS_PASSWORD"` : base];
 }
