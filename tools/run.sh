@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up everything ProcOS needs on a fresh machine of this kind, then runs
+# one `deno task`. Idempotent: a second run installs nothing.
+#
+#   bash tools/run.sh build            # compile procos.config.yaml into out/
+#   bash tools/run.sh test             # every test, against the real services
+#   bash tools/run.sh <task> [args...] # any task of deno.json
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# Deno 2.9.6 from npm, pinned by tools/package-lock.json.
+if [ ! -x tools/node_modules/.bin/deno ] || ! tools/node_modules/.bin/deno --version 2>/dev/null | grep -q '^deno 2.9.6'; then
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export PATH="$root/tools/node_modules/.bin:$PATH"
+export DENO_NO_UPDATE_CHECK=1
+
+# npm packages of deno.json, as pinned by deno.lock.
+deno install --frozen --quiet >/dev/null
+
+task=${1:-build}
+shift || true
+if [ "$task" = "test" ]; then
+  bash tools/setup-services.sh
+  if [ -n "${PROCOS_JUNIT:-}" ]; then
+    exec deno test --allow-all --junit-path="$PROCOS_JUNIT" tests/ "$@"
+  fi
+fi
+exec deno task "$task" "$@"
