@@ -21,6 +21,14 @@ deno install --frozen --quiet >/dev/null
 
 task=${1:-build}
 shift || true
+if [ "$task" = "test" ] || [ "$task" = "up" ]; then
+  # The Camunda engine the local runtime starts (Maven caches it in ~/.m2;
+  # a rebuild happens only when its sources are newer than the jar).
+  jar=engine/target/procos-engine.jar
+  if [ ! -f "$jar" ] || [ -n "$(find engine/pom.xml engine/src -newer "$jar" -print -quit)" ]; then
+    (cd engine && mvn -q -B package -DskipTests)
+  fi
+fi
 if [ "$task" = "test" ]; then
   bash tools/setup-services.sh
   if [ -n "${PROCOS_JUNIT:-}" ]; then
