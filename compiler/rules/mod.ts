@@ -25,6 +25,7 @@ import { unservedTopics } from "./unserved_topics.ts";
 import { bootProcesses } from "./boot_processes.ts";
 import { retentionOrder } from "./retention_order.ts";
 import { backoffOrder } from "./backoff_order.ts";
+import { aiNameLengths } from "./ai_name_lengths.ts";
 import { prodSecretDefaults } from "./prod_secret_defaults.ts";
 import { prodDefaultPassword } from "./prod_default_password.ts";
 import { prodImageTags } from "./prod_image_tags.ts";
@@ -54,6 +55,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
   boot_processes: bootProcesses,
   retention_order: retentionOrder,
   backoff_order: backoffOrder,
+  ai_name_lengths: aiNameLengths,
 };
 
 /** Rules checked only for the production profile, by name. */

@@ -522,6 +522,26 @@ export const BAD_SPECS: BadSpec[] = [
     ],
   },
 
+  {
+    name: "model_name_too_long",
+    spec: edit(
+      [
+        "        - name: llama3.2:1b\n",
+        "        - name: mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\n",
+      ],
+      [
+        "  default_model: llama3.2:1b\n",
+        "  default_model: mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\n",
+      ],
+      [
+        "        model: llama3.2:1b\n",
+        "        model: mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\n",
+      ],
+    ),
+    expected: [
+      "model_name_too_long.yaml:180:17: error: ai.providers[0].models[0].name: model name is 120 characters long; expected at most 100 characters (procos_ai_context.model_used) (hint: use the model's short tag, such as llama3.2:1b)",
+    ],
+  },
   // --- production refusals -----------------------------------------------------
   {
     name: "prod_secrets_from_defaults",
