@@ -11,16 +11,20 @@ import { parseArgs } from "node:util";
 import { benchBuild } from "./build_bench.ts";
 import type { BenchRow } from "./build_bench.ts";
 
-/** Formats rows as a markdown table. */
+/**
+ * Formats rows as a markdown table. The first row is the reference (the
+ * floor, or the reference tool); every row shows its median as a ratio to it.
+ */
 export function markdownTable(rows: readonly BenchRow[]): string {
   const ms = (n: number) => n.toFixed(1);
+  const base = rows[0]?.median ?? 1;
   const lines = [
-    "| benchmark | command | samples | median ms | min ms | max ms |",
-    "| --- | --- | ---: | ---: | ---: | ---: |",
+    "| benchmark | command | samples | median ms | min ms | max ms | × first row |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.name} | \`${r.command}\` | ${r.samples} | ${ms(r.median)} | ${ms(r.min)} | ${
         ms(r.max)
-      } |`
+      } | ${(r.median / base).toFixed(2)} |`
     ),
   ];
   return lines.join("\n");
