@@ -133,6 +133,12 @@ export interface StackModel {
   security: { hardening: boolean };
 }
 
+/** Where a worker container mounts the project's sources. */
+export const WORKER_APP_DIR = "/procos/app";
+
+/** The project paths a worker container needs, mounted read-only. */
+export const WORKER_SOURCES = ["workers", "compiler", "deno.json", "deno.lock"] as const;
+
 /** Default in-container ports of each infrastructure kind. */
 export const DEFAULT_PORTS = {
   postgres: 5432,
@@ -416,8 +422,15 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     role: "worker",
     image: w.image,
     ports: [],
+    // The workers run from the project's sources: the worker code, the shared
+    // manifest schema under compiler/, and deno.json + deno.lock for the npm
+    // packages (fetched into DENO_DIR, since the mounts are read-only).
     volumes: [
-      { source: "./workers", target: "/procos/workers", read_only: true },
+      ...WORKER_SOURCES.map((p) => ({
+        source: `./${p}`,
+        target: `${WORKER_APP_DIR}/${p}`,
+        read_only: true,
+      })),
       { source: `./out/workers/${name}.json`, target: "/procos/manifest.json", read_only: true },
       ...(w.kind === "kernel"
         ? [{ source: `./${spec.processes.path}`, target: "/procos/processes", read_only: true }]
@@ -438,7 +451,9 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
       "deno",
       "run",
       "--allow-all",
-      `/procos/workers/${w.kind === "ai" ? "ai" : w.kind}/main.ts`,
+      "--node-modules-dir=none",
+      `--config=${WORKER_APP_DIR}/deno.json`,
+      `${WORKER_APP_DIR}/workers/${w.kind}/main.ts`,
     ],
   }));
 

@@ -489,7 +489,7 @@ class Up {
             ...baseEnv,
             PROCOS_MANIFEST: manifest,
             PROCOS_WORKER: svc.name,
-            PROCOS_PROCESSES: this.processesDir(),
+            PROCOS_PROCESSES_PATH: this.processesDir(),
           },
           cwd: this.opts.root,
         };

@@ -226,7 +226,8 @@ Deno.test("compose files", async (t) => {
   await t.step("host paths are relative to out/; generated files are mounted read-only", () => {
     const v = (doc: Any, name: string) => doc.services[name].volumes as string[];
     assert.ok(v(devDoc, "camunda").includes("../processes:/camunda/processes:ro"));
-    assert.ok(v(devDoc, "kernel").includes("../workers:/procos/workers:ro"));
+    assert.ok(v(devDoc, "kernel").includes("../workers:/procos/app/workers:ro"));
+    assert.ok(v(devDoc, "kernel").includes("../deno.lock:/procos/app/deno.lock:ro"));
     assert.ok(v(devDoc, "kernel").includes("./workers/kernel.json:/procos/manifest.json:ro"));
     assert.ok(v(devDoc, "postgres").includes("./sql:/docker-entrypoint-initdb.d:ro"));
     assert.ok(

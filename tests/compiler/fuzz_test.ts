@@ -75,7 +75,7 @@ Deno.test("fuzz: mutated specs load or fail with located diagnostics", async (t)
             refused++;
             assert.ok(e.diagnostics.length > 0, `${context}: a SpecError with no diagnostics`);
             for (const d of e.diagnostics) {
-              const where = `${context}\n  ${e.message.split("\n").join("\n  ")}`;
+              const where: string = `${context}\n  ${e.message.split("\n").join("\n  ")}`;
               assert.ok(Number.isInteger(d.line) && d.line >= 1, `line < 1: ${where}`);
               assert.ok(d.line <= lines + 1, `line past the end: ${where}`);
               assert.ok(Number.isInteger(d.column) && d.column >= 1, `column < 1: ${where}`);
