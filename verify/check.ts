@@ -13,6 +13,7 @@ import type { Targets } from "./targets.ts";
 /** The areas a check belongs to, one module each under `verify/checks/`. */
 export type Domain =
   | "services"
+  | "containers"
   | "postgres"
   | "camunda"
   | "rabbitmq"
@@ -23,6 +24,7 @@ export type Domain =
 /** Every domain, in report order. */
 export const DOMAINS: readonly Domain[] = [
   "services",
+  "containers",
   "postgres",
   "camunda",
   "rabbitmq",

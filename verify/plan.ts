@@ -8,6 +8,7 @@ import type { StackModel } from "../compiler/model.ts";
 import type { Check, CheckSource, Domain, VerifyContext } from "./check.ts";
 import { DOMAINS } from "./check.ts";
 import { camundaChecks } from "./checks/camunda.ts";
+import { containersChecks } from "./checks/containers.ts";
 import { driftChecks } from "./checks/drift.ts";
 import { ollamaChecks } from "./checks/ollama.ts";
 import { postgresChecks } from "./checks/postgres.ts";
@@ -18,6 +19,7 @@ import { servicesChecks } from "./checks/services.ts";
 /** Each domain's check source. */
 export const SOURCES: Readonly<Record<Domain, CheckSource>> = {
   services: servicesChecks,
+  containers: containersChecks,
   postgres: postgresChecks,
   camunda: camundaChecks,
   rabbitmq: rabbitmqChecks,
