@@ -352,7 +352,7 @@ Deno.test({
         }
       };
       if (podmanEnv && client) {
-        const docker = client.raw;
+        const docker = await client.raw();
         await attempt("compose down", async () => {
           if (await Deno.stat(baseFile).then(() => true, () => false)) {
             await sh([
