@@ -2,14 +2,25 @@
  * Runs every benchmark and prints the results as a markdown table (paste it
  * into `docs/benchmarks.md`).
  *
- *     deno task bench              # 10 spawned runs, 50 in-process iterations
+ *     deno task bench              # every benchmark, default sample counts
  *     deno task bench --runs 20 --iterations 200
+ *     deno task bench --only verify   # only some: build, verify (comma-separated)
+ *
+ * `build` needs nothing; `verify` brings up a real stack on this machine (its
+ * PostgreSQL, Redis and RabbitMQ, the engine jar), as `deno task test` does.
+ * `--runs` is the spawned runs of each variant (default 10 for build, 5 for
+ * verify); `--iterations` the in-process iterations of build (default 50).
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { benchBuild } from "./build_bench.ts";
 import type { BenchRow } from "./build_bench.ts";
+import { benchVerify, domainTable, slowestTable } from "./verify_bench.ts";
+
+/** The benchmarks, in the order they run. */
+const BENCHES = ["build", "verify"] as const;
+type BenchName = typeof BENCHES[number];
 
 /**
  * Formats rows as a markdown table. The first row is the reference (the
@@ -33,14 +44,45 @@ export function markdownTable(rows: readonly BenchRow[]): string {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { runs: { type: "string" }, iterations: { type: "string" } },
+    options: {
+      runs: { type: "string" },
+      iterations: { type: "string" },
+      only: { type: "string" },
+    },
   });
+  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...BENCHES];
+  const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
+  if (unknown.length > 0 || only.length === 0) {
+    console.error(
+      `bench: --only takes ${BENCHES.join(", ")} (comma-separated), not ${values.only}`,
+    );
+    Deno.exit(2);
+  }
+  const wanted = (n: BenchName) => only.includes(n);
+  const runs = values.runs ? Number(values.runs) : undefined;
   const opts = {
-    runs: values.runs ? Number(values.runs) : undefined,
+    runs,
     iterations: values.iterations ? Number(values.iterations) : undefined,
   };
   const cpus = navigator.hardwareConcurrency;
   console.log(`deno ${Deno.version.deno}, ${Deno.build.os}/${Deno.build.arch}, ${cpus} CPUs\n`);
-  console.log("## build\n");
-  console.log(markdownTable(await benchBuild(opts)));
+  if (wanted("build")) {
+    console.log("## build\n");
+    console.log(markdownTable(await benchBuild(opts)));
+  }
+  if (wanted("verify")) {
+    if (wanted("build")) console.log("");
+    const v = await benchVerify({ runs });
+    console.log("## verify\n");
+    console.log(
+      `${v.total} checks (${v.passed} pass, ${v.skippedCount} skipped); load average ${v.loadBefore} before the timed runs, ` +
+        `${v.loadAfter} after\n`,
+    );
+    console.log(markdownTable(v.rows));
+    console.log("\nslowest checks (median of the spawned runs):\n");
+    console.log(slowestTable(v.checks));
+    console.log("\nper domain (sums of the per-check medians above):\n");
+    console.log(domainTable(v.checks));
+    if (v.skipped.length) console.log(`\nskipped: ${v.skipped.join("; ")}`);
+  }
 }
