@@ -4,12 +4,17 @@
  *
  *     deno task bench              # every benchmark, default sample counts
  *     deno task bench --runs 20 --iterations 200
- *     deno task bench --only verify   # only some: build, verify (comma-separated)
+ *     deno task bench --only verify   # only some: build, verify, worker (comma-separated)
  *
- * `build` needs nothing; `verify` brings up a real stack on this machine (its
- * PostgreSQL, Redis and RabbitMQ, the engine jar), as `deno task test` does.
+ * `build` needs nothing; `verify` and `worker` bring up a real stack on this
+ * machine (its PostgreSQL, Redis and RabbitMQ, the engine jar), as
+ * `deno task test` does; `worker` also needs Java 17 and Maven (the Java
+ * reference client in `bench/java-client/`). Run those under
+ * `flock /tmp/procos-stack.lock` so they never overlap a stack test.
  * `--runs` is the spawned runs of each variant (default 10 for build, 5 for
- * verify); `--iterations` the in-process iterations of build (default 50).
+ * verify); `--iterations` the in-process iterations of build (default 50);
+ * `--tasks` the tasks of each throughput batch of `worker` (default 2000; its
+ * batches and other counts: `bench/worker_bench.ts --help`).
  *
  * @module
  */
@@ -17,9 +22,10 @@ import { parseArgs } from "node:util";
 import { benchBuild } from "./build_bench.ts";
 import type { BenchRow } from "./build_bench.ts";
 import { benchVerify, domainTable, slowestTable } from "./verify_bench.ts";
+import { benchWorker, workerReport } from "./worker_bench.ts";
 
 /** The benchmarks, in the order they run. */
-const BENCHES = ["build", "verify"] as const;
+const BENCHES = ["build", "verify", "worker"] as const;
 type BenchName = typeof BENCHES[number];
 
 /**
@@ -48,6 +54,7 @@ if (import.meta.main) {
       runs: { type: "string" },
       iterations: { type: "string" },
       only: { type: "string" },
+      tasks: { type: "string" },
     },
   });
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...BENCHES];
@@ -84,5 +91,11 @@ if (import.meta.main) {
     console.log("\nper domain (sums of the per-check medians above):\n");
     console.log(domainTable(v.checks));
     if (v.skipped.length) console.log(`\nskipped: ${v.skipped.join("; ")}`);
+  }
+  if (wanted("worker")) {
+    if (wanted("build") || wanted("verify")) console.log("");
+    const w = await benchWorker({ tasks: values.tasks ? Number(values.tasks) : undefined });
+    console.log("## workers\n");
+    console.log(workerReport(w));
   }
 }

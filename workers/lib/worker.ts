@@ -7,7 +7,7 @@
  * Environment (besides the connections the manifest names):
  * - `PROCOS_MANIFEST`: the manifest file (default `/procos/manifest.json`);
  * - `PROCOS_HEALTH_PORT`: overrides the manifest's health port (0: any);
- * - `PROCOS_POLL_INTERVAL_MS` (default 300), `PROCOS_POLL_TIMEOUT_MS` (long
+ * - `PROCOS_POLL_INTERVAL_MS` (default 0: long polling already keeps an idle worker quiet), `PROCOS_POLL_TIMEOUT_MS` (long
  *   polling, default 5000), `PROCOS_POLL_MAX_BACKOFF_MS` (default 30000);
  * - `PROCOS_REDIS_PREFIX` (default `procos:`);
  * - `PROCOS_SHUTDOWN_GRACE_MS`, `PROCOS_SHUTDOWN_TIMEOUT_MS`, `PROCOS_LOG_LEVEL`.
@@ -134,7 +134,7 @@ export async function runTaskWorker<M extends AiWorkerManifest | GenericWorkerMa
     auth: conn.camundaAuth,
     workerId: id,
     maxTasks: manifest.concurrency,
-    pollIntervalMs: envInt("PROCOS_POLL_INTERVAL_MS", 300),
+    pollIntervalMs: envInt("PROCOS_POLL_INTERVAL_MS", 0),
     asyncResponseTimeoutMs: envInt("PROCOS_POLL_TIMEOUT_MS", 5000),
     maxPollIntervalMs: envInt("PROCOS_POLL_MAX_BACKOFF_MS", 30_000),
     log: log.child({ component: "camunda" }),
