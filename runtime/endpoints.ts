@@ -22,6 +22,10 @@ export function endpointsOf(model: StackModel): Endpoints {
     },
     camunda: { url: `http://${u(model.camunda.host)}:${model.camunda.port}` },
     ollama: { url: `http://${u(model.ollama.host)}:${model.ollama.port}` },
+    // the local runtime runs each worker on the host, its health endpoint on 127.0.0.1
+    workers: Object.fromEntries(
+      model.workers.map((w) => [w.name, { url: `http://127.0.0.1:${w.healthPort}` }]),
+    ),
   };
 }
 

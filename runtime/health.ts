@@ -182,6 +182,12 @@ export async function waitHealthy(
   let failures = 0;
   let last = "";
   for (;;) {
+    if (exitCode === undefined && opts.alive && !opts.alive() && opts.exited) {
+      // gone: its exit status is on its way (reaped just now); say it when it comes quickly
+      let id: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([opts.exited, new Promise((r) => (id = setTimeout(r, 1000)))]);
+      clearTimeout(id);
+    }
     if (exitCode !== undefined || (opts.alive && !opts.alive())) {
       throw new RuntimeError(
         `exited${exitCode !== undefined ? ` with code ${exitCode}` : ""} before it was healthy`,

@@ -40,12 +40,15 @@ export const TARGET_MODES: readonly TargetMode[] = ["local", "network"];
  *   "redis": { "host": "127.0.0.1", "port": 56379 },
  *   "rabbitmq": { "host": "127.0.0.1", "port": 55672, "managementPort": 55673 },
  *   "camunda": { "url": "http://127.0.0.1:58080" },
- *   "ollama": { "url": "http://127.0.0.1:51434" }
+ *   "ollama": { "url": "http://127.0.0.1:51434" },
+ *   "workers": { "kernel": { "url": "http://127.0.0.1:9100" } }
  * }
  * ```
  *
  * `camunda.url` is the server's base URL (the REST API is under
  * `/engine-rest`; a trailing `/engine-rest` is accepted and dropped).
+ * `workers.<name>.url` is the base URL of a worker's health port (it serves
+ * `/health` and `/metrics`).
  */
 export interface Endpoints {
   postgres?: { host: string; port: number };
@@ -53,6 +56,7 @@ export interface Endpoints {
   rabbitmq?: { host: string; port: number; managementPort: number };
   camunda?: { url: string };
   ollama?: { url: string };
+  workers?: Record<string, { url: string }>;
 }
 
 /** Where `out/runtime/endpoints.json` lives, relative to the output folder. */
@@ -69,6 +73,7 @@ export const EndpointsSchema = z.object({
   rabbitmq: z.object({ host, port, managementPort: port }).optional(),
   camunda: z.object({ url: httpUrl }).optional(),
   ollama: z.object({ url: httpUrl }).optional(),
+  workers: z.record(z.string(), z.object({ url: httpUrl })).optional(),
 });
 
 /** A host and a TCP port. */
@@ -88,8 +93,15 @@ export interface Targets {
   camunda: { url: string };
   /** Ollama's base URL. */
   ollama: { url: string };
+  /**
+   * Each worker's health endpoint base URL (`/health`, `/metrics`), by worker
+   * name: `endpoints.json`, else `http://127.0.0.1:<health_port>` in local
+   * mode (how the local runtime runs them; Compose does not publish the
+   * health ports) or `http://<name>:<health_port>` in network mode.
+   */
+  workers: Record<string, { url: string }>;
   /** For each service, where its address came from (e.g. `PROCOS_PG_URL`). */
-  sources: Record<"postgres" | "redis" | "rabbitmq" | "camunda" | "ollama", string>;
+  sources: Record<"postgres" | "redis" | "rabbitmq" | "camunda" | "ollama" | "workers", string>;
 }
 
 /** Explicit overrides of {@link resolveTargets} (from flags). */
@@ -296,6 +308,22 @@ export async function resolveTargets(
     ollamaSource = olPick.source;
   }
 
+  // Workers: their health ports (not published by Compose; the local runtime runs them on the host)
+  const workers: Record<string, { url: string }> = {};
+  let workersFromFile = false;
+  for (const w of model.workers) {
+    const fromFile = endpoints?.workers?.[w.name];
+    if (fromFile) {
+      workers[w.name] = {
+        url: httpBase(fromFile.url, `${epSource}: workers.${w.name}.url`, 80),
+      };
+      workersFromFile = true;
+    } else {
+      const host = mode === "local" ? "127.0.0.1" : w.name;
+      workers[w.name] = { url: `http://${host}:${w.healthPort}` };
+    }
+  }
+
   return {
     mode,
     postgres,
@@ -303,12 +331,18 @@ export async function resolveTargets(
     rabbitmq: { ...amqp, managementUrl: mgmtUrl },
     camunda: { url: camundaUrl },
     ollama: { url: ollamaUrl },
+    workers,
     sources: {
       postgres: pgSource,
       redis: redisSource,
       rabbitmq: mqSources.length ? mqSources.join(", ") : modeSource,
       camunda: camundaSource,
       ollama: ollamaSource,
+      workers: workersFromFile
+        ? epSource
+        : mode === "local"
+        ? "model (health port on 127.0.0.1)"
+        : "model (service network)",
     },
   };
 }

@@ -351,6 +351,11 @@ Deno.test({
             rabbitmq: { host: "127.0.0.1", port: 5672, managementPort: 15672 },
             camunda: { url: `http://127.0.0.1:${f.spec.camundaPort}` },
             ollama: { url: `http://127.0.0.1:${f.spec.ollamaPort}` },
+            workers: Object.fromEntries(
+              Object.entries(f.ports).map(([name, port]) => [name, {
+                url: `http://127.0.0.1:${port}`,
+              }]),
+            ),
           });
           // the started redis-server answers on its port with the generated settings
           const { withRedis } = await import("../../runtime/resp.ts");
