@@ -375,16 +375,292 @@ const statsTable: TableSpec = {
   ],
 };
 
+// ------------------------------------------------------------ the lifecycle
+//
+// AI context lives in three tables, one per storage phase of the seed ("AI
+// Data Lifecycle Management"): real-time (procos_ai_context), historical
+// (procos_ai_context_history) and archived (procos_ai_context_archive); past
+// the archived phase it is purged. The copies have the context table's
+// columns, in the same order and with the same types, plus the times the row
+// changed phase; rows are moved between them by procos_apply_retention()
+// (templates/retention.sql.hbs), each batch with one
+// `WITH moved AS (DELETE ... RETURNING ...) INSERT ...` statement, so a row is
+// always in exactly one of the three. docs/retention.md explains why tables
+// and not partitions.
+
+/** The historical phase of the AI context. */
+export const AI_CONTEXT_HISTORY_TABLE = "procos_ai_context_history";
+/** The archived phase of the AI context. */
+export const AI_CONTEXT_ARCHIVE_TABLE = "procos_ai_context_archive";
+/** One row per retention run. */
+export const AI_RETENTION_RUNS_TABLE = "procos_retention_runs";
+
+/** The AI context tables of the lifecycle, in phase order: real-time, historical, archived. */
+export const AI_CONTEXT_PHASE_TABLES = Object.freeze(
+  [AI_CONTEXT_TABLE, AI_CONTEXT_HISTORY_TABLE, AI_CONTEXT_ARCHIVE_TABLE] as const,
+);
+
+/**
+ * The retention phases as the spec names them (`ai.retention`): the duration
+ * of each is the age (since `created_at`) at which a row LEAVES that phase.
+ */
+export const RETENTION_PHASES = ["realtime", "historical", "archived"] as const;
+
+/**
+ * What a retention run counts, per context type: rows moved into the
+ * historical phase, into the archived phase, rows purged, and rows past their
+ * last phase kept because they are not exported yet (only when
+ * `ai.retention.export.enabled`).
+ */
+export const RETENTION_COUNTS = ["historical", "archived", "purged", "unexported"] as const;
+
+/** A key of a retention run's counts. */
+export type RetentionCount = (typeof RETENTION_COUNTS)[number];
+
+/** The procedure that applies the policy (see templates/retention.sql.hbs). */
+export const APPLY_RETENTION_PROCEDURE = "procos_apply_retention";
+/** The function returning the compiled policy, one row per context type. */
+export const RETENTION_POLICY_FUNCTION = "procos_retention_policy";
+/** The function moving or purging one batch of one phase and context type. */
+export const RETENTION_BATCH_FUNCTION = "procos_retention_batch";
+/** The function counting what a run at a given instant would do. */
+export const RETENTION_PLAN_FUNCTION = "procos_retention_plan";
+
+/** A routine of the retention SQL. */
+export interface RetentionRoutine {
+  /** Its name (in schema `public`). */
+  readonly name: string;
+  /** `p` procedure or `f` function (`pg_proc.prokind`). */
+  readonly kind: "p" | "f";
+  /** Its arguments as `pg_get_function_identity_arguments()` prints them. */
+  readonly identityArguments: string;
+  /** What it does. */
+  readonly what: string;
+}
+
+/**
+ * The retention routines, as data: rendered by templates/retention.sql.hbs
+ * and checked by `verify` (`verify/checks/postgres.ts` reads this export).
+ */
+export const AI_RETENTION_FUNCTIONS: readonly RetentionRoutine[] = Object.freeze([
+  {
+    name: APPLY_RETENTION_PROCEDURE,
+    kind: "p",
+    identityArguments:
+      "IN at timestamp with time zone, IN batch_size integer, IN dry_run boolean, INOUT summary jsonb",
+    what: "Applies the policy at an instant, one short transaction per batch; records the run.",
+  },
+  {
+    name: RETENTION_POLICY_FUNCTION,
+    kind: "f",
+    identityArguments: "",
+    what: "The policy compiled from ai.retention: one row per context type.",
+  },
+  {
+    name: RETENTION_BATCH_FUNCTION,
+    kind: "f",
+    identityArguments:
+      "phase text, context_type text, at timestamp with time zone, batch_size integer",
+    what: "Moves (or purges) one batch of one phase and context type; returns the row count.",
+  },
+  {
+    name: RETENTION_PLAN_FUNCTION,
+    kind: "f",
+    identityArguments: "at timestamp with time zone",
+    what: "Counts what a run at an instant would move, purge and keep un-exported (dry run).",
+  },
+]);
+
+/** A copy of a context column for a phase table: same name, type and nullability, no default. */
+function phaseColumn(c: ColumnSpec): ColumnSpec {
+  const comment = c.name === "updated_at"
+    ? `Copied from ${AI_CONTEXT_TABLE}: its value when the row left the real-time phase.`
+    : c.comment;
+  return { name: c.name, type: c.type, nullable: c.nullable, ...(comment ? { comment } : {}) };
+}
+
+const movedAt: ColumnSpec = {
+  name: "moved_at",
+  type: tstz,
+  nullable: false,
+  default: "now()",
+  comment: `When the row left ${AI_CONTEXT_TABLE} (the real-time phase).`,
+};
+
+const historyTable: TableSpec = {
+  name: AI_CONTEXT_HISTORY_TABLE,
+  comment: `The historical phase of the AI context: rows of ${AI_CONTEXT_TABLE} older than ` +
+    "ai.retention.realtime, kept for analytics and improvement until ai.retention.historical. " +
+    "Moved here by procos_apply_retention(); same columns, plus moved_at.",
+  columns: [...contextTable.columns.map(phaseColumn), movedAt],
+  constraints: [
+    { name: "procos_ai_context_history_pkey", kind: "primary-key", definition: "PRIMARY KEY (id)" },
+    {
+      name: "procos_ai_context_history_context_type_check",
+      kind: "check",
+      definition: contextTable.constraints[1].definition,
+    },
+  ],
+  indexes: [
+    {
+      name: "procos_ai_context_history_type_created_idx",
+      method: "btree",
+      keys: [{ column: "context_type" }, { column: "created_at" }],
+      why: "Lifecycle: the next phase takes the oldest rows of one context type " +
+        "(context_type, created_at < cutoff ORDER BY created_at LIMIT n).",
+    },
+    {
+      name: "procos_ai_context_history_instance_created_idx",
+      method: "btree",
+      keys: [{ column: "process_instance_id" }, { column: "created_at" }],
+      why: "Analytics: a conversation's rows, in order.",
+    },
+    {
+      name: "procos_ai_context_history_created_idx",
+      method: "btree",
+      keys: [{ column: "created_at" }],
+      why: "Time-range analytics over the historical phase.",
+    },
+    {
+      name: "procos_ai_context_history_provider_model_idx",
+      method: "btree",
+      keys: [{ column: "ai_provider" }, { column: "model_used" }],
+      why: "Per-provider and per-model analytics.",
+    },
+    {
+      name: "procos_ai_context_history_token_usage_gin",
+      method: "gin",
+      keys: [{ column: "token_usage" }],
+      why: "Token usage analytics: containment and key existence on token_usage.",
+    },
+  ],
+};
+
+const archiveTable: TableSpec = {
+  name: AI_CONTEXT_ARCHIVE_TABLE,
+  comment: "The archived phase of the AI context, kept for compliance until " +
+    "ai.retention.archived, then purged (when ai.retention.export.enabled, only once exported: " +
+    "exported_at set). Moved here by procos_apply_retention(); same columns, plus moved_at, " +
+    "archived_at and exported_at.",
+  columns: [
+    ...contextTable.columns.map(phaseColumn),
+    withoutDefault({ ...movedAt, comment: "Copied from the historical phase." }),
+    {
+      name: "archived_at",
+      type: tstz,
+      nullable: false,
+      default: "now()",
+      comment: `When the row left ${AI_CONTEXT_HISTORY_TABLE}.`,
+    },
+    {
+      name: "exported_at",
+      type: tstz,
+      nullable: true,
+      comment: "When the row was written to an export file (gzip JSONL) that was fsynced; " +
+        "NULL: not exported yet.",
+    },
+  ],
+  constraints: [
+    { name: "procos_ai_context_archive_pkey", kind: "primary-key", definition: "PRIMARY KEY (id)" },
+    {
+      name: "procos_ai_context_archive_context_type_check",
+      kind: "check",
+      definition: contextTable.constraints[1].definition,
+    },
+  ],
+  indexes: [
+    {
+      name: "procos_ai_context_archive_type_created_idx",
+      method: "btree",
+      keys: [{ column: "context_type" }, { column: "created_at" }],
+      why: "Lifecycle: the purge takes the oldest rows of one context type past its last phase.",
+    },
+    {
+      name: "procos_ai_context_archive_export_idx",
+      method: "btree",
+      keys: [{ column: "exported_at" }, { column: "created_at" }],
+      why: "Export: the rows not exported yet (exported_at IS NULL), by time range.",
+    },
+    {
+      name: "procos_ai_context_archive_conversation_idx",
+      method: "btree",
+      keys: [{ column: "process_instance_id" }, { column: "task_id" }, { column: "created_at" }],
+      why: "Export: one conversation (process instance and task) per line, its rows in order.",
+    },
+  ],
+};
+
+function withoutDefault(c: ColumnSpec): ColumnSpec {
+  const { default: _d, ...rest } = c;
+  return rest;
+}
+
+const runsTable: TableSpec = {
+  name: AI_RETENTION_RUNS_TABLE,
+  comment: "One row per run of procos_apply_retention(): when it ran, the instant the policy " +
+    "was applied at, and what it moved or purged (counts). A run that was killed keeps " +
+    "finished_at NULL and the counts of the batches it committed.",
+  columns: [
+    { name: "id", type: "bigint", nullable: false, identity: true },
+    { name: "started_at", type: tstz, nullable: false, default: "now()" },
+    {
+      name: "finished_at",
+      type: tstz,
+      nullable: true,
+      comment: "NULL while running, or when the run died.",
+    },
+    {
+      name: "at",
+      type: tstz,
+      nullable: false,
+      comment: "The instant the policy was applied at (ages are measured to it).",
+    },
+    { name: "batch_size", type: "integer", nullable: false },
+    { name: "dry_run", type: "boolean", nullable: false, default: "false" },
+    {
+      name: "counts",
+      type: "jsonb",
+      nullable: false,
+      default: "'{}'::jsonb",
+      comment: `{${RETENTION_COUNTS.join(", ")}}: each an object of row counts by context type.`,
+    },
+    { name: "error", type: "text", nullable: true, comment: "Why the run failed, if it did." },
+  ],
+  constraints: [
+    { name: "procos_retention_runs_pkey", kind: "primary-key", definition: "PRIMARY KEY (id)" },
+    {
+      name: "procos_retention_runs_batch_size_check",
+      kind: "check",
+      definition: "CHECK (batch_size > 0)",
+    },
+  ],
+  indexes: [
+    {
+      name: "procos_retention_runs_started_idx",
+      method: "btree",
+      keys: [{ column: "started_at" }],
+      why: "The latest run (verify checks it is within the schedule's period).",
+    },
+  ],
+};
+
 /** The AI tables, in creation order (a table comes after those it references). */
 export const AI_TABLES: readonly TableSpec[] = Object.freeze([
   contextTable,
   modelsTable,
   statsTable,
+  historyTable,
+  archiveTable,
+  runsTable,
 ]);
 
-/** The `updated_at` triggers, one per AI table. */
+/**
+ * The `updated_at` triggers, one per table written in place (the context,
+ * model and statistics tables). The phase copies keep the value the row had
+ * when it left the real-time phase, so they have none.
+ */
 export const AI_TRIGGERS: readonly TriggerSpec[] = Object.freeze(
-  AI_TABLES.map((t) => ({
+  [contextTable, modelsTable, statsTable].map((t) => ({
     name: `${t.name}_touch_updated_at`,
     table: t.name,
     function: UPDATED_AT_FUNCTION,

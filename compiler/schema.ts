@@ -185,7 +185,7 @@ export const AiTopic = z.strictObject({
 /** A topic served by the generic worker, with its built-in task type. */
 export const GenericTopic = z.strictObject({
   ...topicBase,
-  type: z.enum(["http", "sql", "publish", "redis", "noop"]),
+  type: z.enum(["http", "sql", "publish", "redis", "noop", "retention"]),
 });
 
 const workerBase = {
@@ -244,6 +244,8 @@ export const Ai = z.strictObject({
       path: z.string().regex(/^\/[^\0]*$/, { message: "an absolute path" }),
     }),
     overrides: z.partialRecord(z.enum(["input", "output", "system"]), RetentionPhases).default({}),
+    /** How often the procos-retention process applies the policy (its BPMN timer cycle). */
+    schedule: Duration.default("1h"),
   }),
 });
 
@@ -277,6 +279,11 @@ export const Backup = z.strictObject({
   path: z.string().regex(/^\.\/[A-Za-z0-9_.\/-]*$/, {
     message: "a relative path such as ./backups",
   }),
+  /**
+   * Point-in-time recovery: PostgreSQL archives its WAL into `<path>/wal`, and
+   * each scheduled run also takes a base backup into `<path>/base`.
+   */
+  wal_archive: z.boolean().optional(),
 });
 
 /** The whole spec, after a profile has been applied. */

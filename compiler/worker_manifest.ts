@@ -95,7 +95,7 @@ export const AiTopicManifest = z.strictObject({
 /** A topic served by the generic worker. */
 export const GenericTopicManifest = z.strictObject({
   ...topicCommon,
-  type: z.enum(["http", "sql", "publish", "redis", "noop"]).meta({
+  type: z.enum(["http", "sql", "publish", "redis", "noop", "retention"]).meta({
     description: "The built-in task handler",
   }),
 }).meta({ id: "GenericTopic" });

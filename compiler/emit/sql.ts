@@ -2,8 +2,10 @@
  * The SQL emitter: renders `templates/init-db.sql.hbs` into
  * `out/sql/init-db.sql`, which creates the application role and database when
  * missing, the extensions, the AI tables, indexes and triggers of
- * `compiler/ai_schema.ts`, hands them to the application role, and seeds the
- * model table from `ai.providers`. It never holds a password.
+ * `compiler/ai_schema.ts`, the retention routines compiled from
+ * `ai.retention` (`templates/retention.sql.hbs`, see `./retention.ts`), hands
+ * them to the application role, and seeds the model table from
+ * `ai.providers`. It never holds a password.
  *
  * @module
  */
@@ -20,6 +22,7 @@ import {
   UPDATED_AT_FUNCTION,
 } from "../ai_schema.ts";
 import { compileSqlTemplate, sqlFragment } from "../sql_quote.ts";
+import { retentionSql } from "./retention.ts";
 import type { SqlFragment, SqlTemplate } from "../sql_quote.ts";
 
 /** Where the init script goes, relative to `out/`. */
@@ -128,6 +131,8 @@ function initDbView(model: StackModel): Record<string, unknown> {
     triggers: AI_TRIGGERS.map((t) => ({ name: t.name, table: t.table, function: t.function })),
     modelsTable: AI_MODELS_TABLE,
     models,
+    // Rendered with the same quoting helpers by its own template.
+    retention: sqlFragment(retentionSql(model)),
   };
 }
 

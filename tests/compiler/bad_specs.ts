@@ -626,7 +626,11 @@ export const STRUCTURAL_EDITS: Record<string, (base: string) => string> = Object
 /** The frozen base the edits apply to. */
 export const BASE_URL = new URL("../fixtures/specs/reference.yaml", import.meta.url);
 
-const PROCESSES_URL = new URL("../../processes/", import.meta.url);
+/**
+ * The frozen base's processes: a copy of `processes/` as it was when the base
+ * was frozen (its workers serve exactly these topics). Never change it either.
+ */
+export const PROCESSES_URL = new URL("../fixtures/specs/processes/", import.meta.url);
 
 /**
  * Writes one bad spec into its own folder under `root` (with a copy of

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { loadSpec } from "../../compiler/load_spec.ts";
 import { type Diagnostic, formatDiagnostic, SpecError } from "../../compiler/diagnostics.ts";
 import { MAX_SPEC_BYTES } from "../../compiler/load.ts";
-import { BAD_SPECS, BASE_URL, runBadSpec, STRONG_ENV } from "./bad_specs.ts";
+import { BAD_SPECS, BASE_URL, PROCESSES_URL, runBadSpec, STRONG_ENV } from "./bad_specs.ts";
 
 /** Runs `fn`, which must throw a SpecError; returns its diagnostics. */
 async function specErrorOf(fn: () => Promise<unknown>): Promise<Diagnostic[]> {
@@ -30,7 +30,7 @@ Deno.test("bad specs: exact diagnostics", async (t) => {
       await Deno.mkdir(dir);
       const file = `${dir}/procos.yaml`;
       await Deno.copyFile(BASE_URL, file);
-      await Deno.symlink(new URL("../../processes", import.meta.url).pathname, `${dir}/processes`);
+      await Deno.symlink(new URL(".", PROCESSES_URL).pathname, `${dir}/processes`);
       await loadSpec(file, { profile: "development", env: {} });
       await loadSpec(file, { profile: "production", env: { ...STRONG_ENV } });
     });

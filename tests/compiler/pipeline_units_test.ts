@@ -101,9 +101,11 @@ Deno.test("BPMN scan", async (t) => {
     assert.equal(scan.exists, true);
     assert.deepEqual(scan.files.map((f) => [f.file, f.processIds]), [
       ["procos-boot.bpmn", ["procos-boot"]],
+      ["procos-retention.bpmn", ["procos-retention"]],
       ["procos-smoke.bpmn", ["procos-smoke"]],
     ]);
-    assert.deepEqual(scan.files[1].topics, [
+    assert.deepEqual(scan.files[1].topics, ["procos-retention"]);
+    assert.deepEqual(scan.files[2].topics, [
       "ai-generate",
       "generic-http",
       "generic-sql",

@@ -255,6 +255,9 @@ Deno.test("ai_schema: procos_ai_context is the seed's table", () => {
     AI_CONTEXT_TABLE,
     AI_MODELS_TABLE,
     AI_MODEL_STATS_TABLE,
+    "procos_ai_context_history",
+    "procos_ai_context_archive",
+    "procos_retention_runs",
   ]);
   for (const x of AI_TABLES) for (const c of x.constraints) expect(c.name.length).toBeLessThan(64);
 });

@@ -166,6 +166,7 @@ Deno.test("generic worker manifest: every topic with its type and durations", as
     ["generic-publish", "publish", 30_000, 3],
     ["generic-redis", "redis", 30_000, 3],
     ["generic-noop", "noop", 30_000, 0],
+    ["procos-retention", "retention", 600_000, 3],
   ]);
   expect(g.topics[0].backoff).toEqual({ initialMs: 2_000, factor: 2, maxMs: 60_000 });
   expect(g.topics[4].backoff).toEqual({ initialMs: 1_000, factor: 2, maxMs: 1_000 });

@@ -40,10 +40,9 @@ Deno.test("postgres checks: green on the init script, then each break fails exac
 
     const green = await runAll(checks, ctx);
     expect(failing(green)).toEqual([]);
-    expect(green.get("postgres.retention")).toEqual({
-      status: "skip",
-      reason: "no retention functions in this spec yet",
-    });
+    // The retention routines of compiler/ai_schema.ts (AI_RETENTION_FUNCTIONS) are checked.
+    expect(green.has("postgres.retention")).toBe(false);
+    expect(green.get("postgres.function.procos_apply_retention")).toEqual({ status: "pass" });
     expect(green.get("postgres.database")).toMatchObject({ status: "pass" });
     expect((await run(postgresHealthCheck(model), ctx)).status).toBe("pass");
 

@@ -48,7 +48,7 @@ function connectFailure(ctx: RunContext, e: unknown): Result {
 }
 
 /** Runs `fn` as the spec's user; a connection failure becomes a failing result. */
-async function query(ctx: RunContext, fn: (sql: Sql) => Promise<Result>): Promise<Result> {
+export async function query(ctx: RunContext, fn: (sql: Sql) => Promise<Result>): Promise<Result> {
   let connected = false;
   try {
     return await asSpecUser(ctx, async (sql) => {
@@ -441,9 +441,13 @@ export function triggerCheck(t: TriggerSpec): Check {
   };
 }
 
-/** A retention function to check, if `compiler/ai_schema.ts` ever describes some. */
+/** A retention routine to check, as `compiler/ai_schema.ts` describes it. */
 interface RetentionFunction {
   name: string;
+  /** `p` procedure or `f` function, when given. */
+  kind?: string;
+  /** `pg_get_function_identity_arguments()`, when given. */
+  identityArguments?: string;
 }
 
 /**
@@ -457,20 +461,40 @@ export function retentionFunctions(): RetentionFunction[] {
     : [];
 }
 
-/** A function exists in the AI schema. */
-export function functionCheck(name: string, kind: string): Check {
+/**
+ * A function exists in the AI schema; with `want`, as a function or a
+ * procedure (`prokind`) with exactly these arguments.
+ */
+export function functionCheck(
+  name: string,
+  kind: string,
+  want: { kind?: string; identityArguments?: string } = {},
+): Check {
+  const what = want.kind === "p" ? "procedure" : "function";
   return {
     id: `postgres.function.${name}`,
     domain: "postgres",
-    name: `postgres: ${kind} function ${name}() exists`,
+    name: `postgres: ${kind} ${what} ${name}() exists`,
     run: (ctx) =>
       query(ctx, async (sql) => {
-        const rows = await sql`
-          SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        const rows = await sql<{ kind: string; args: string }[]>`
+          SELECT p.prokind AS kind, pg_get_function_identity_arguments(p.oid) AS args
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
           WHERE n.nspname = ${AI_SCHEMA_NAME} AND p.proname = ${name}`;
-        return rows.length
-          ? pass()
-          : fail(`function ${name}()`, "no such function", "run out/sql/init-db.sql");
+        if (rows.length === 0) {
+          return fail(`${what} ${name}()`, `no such ${what}`, "run out/sql/init-db.sql");
+        }
+        const ok = rows.some((r) =>
+          (want.kind === undefined || r.kind === want.kind) &&
+          (want.identityArguments === undefined || r.args === want.identityArguments)
+        );
+        if (ok) return pass();
+        const kinds: Record<string, string> = { f: "function", p: "procedure" };
+        return fail(
+          `${what} ${name}(${want.identityArguments ?? "..."})`,
+          rows.map((r) => `${kinds[r.kind] ?? r.kind} ${name}(${r.args})`).join("\n"),
+          "out of date: run out/sql/init-db.sql (drop the old signature if it stays)",
+        );
       }),
   };
 }
@@ -478,7 +502,7 @@ export function functionCheck(name: string, kind: string): Check {
 /** The retention function checks, or one skip when the schema has none yet. */
 export function retentionChecks(): Check[] {
   const fns = retentionFunctions();
-  if (fns.length > 0) return fns.map((f) => functionCheck(f.name, "retention"));
+  if (fns.length > 0) return fns.map((f) => functionCheck(f.name, "retention", f));
   return [{
     id: "postgres.retention",
     domain: "postgres",

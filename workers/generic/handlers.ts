@@ -10,6 +10,11 @@
  * | `publish` | `publishRoutingKey`, `publishMessage` (any), `publishExchange` (default: the events exchange) | `publishMessageId` |
  * | `redis` | `redisOp` (`get`, `set`, `del`), `redisKey`, `redisValue`, `redisTtlSeconds` | `redisResult` |
  * | `noop` | none | none |
+ * | `retention` | `retentionAt` (String, ISO instant; default now), `retentionBatchSize` (default 1000), `retentionDryRun` (Boolean) | `retentionRunId`, `retentionCounts` (Json: phase → context type → rows) |
+ *
+ * `retention` CALLs `procos_apply_retention` (docs/retention.md), the
+ * procedure `deno task retention` calls too: the `procos-retention` process
+ * runs it on the spec's schedule. It needs the database (`DATABASE_URL`).
  *
  * Failures: a missing or malformed input, an HTTP 4xx (other than 408/429),
  * an SQL error other than a lost connection or a serialization failure, and
@@ -91,6 +96,7 @@ export const INPUTS: Record<GenericTopicManifest["type"], string[]> = {
   publish: ["publishRoutingKey", "publishMessage", "publishExchange"],
   redis: ["redisOp", "redisKey", "redisValue", "redisTtlSeconds"],
   noop: [],
+  retention: ["retentionAt", "retentionBatchSize", "retentionDryRun"],
 };
 
 async function http(ctx: TaskContext, timeoutMs: number): Promise<TaskResult> {
@@ -235,6 +241,86 @@ async function redis(ctx: TaskContext, cache: Cache | undefined): Promise<TaskRe
   }
 }
 
+/** Options of {@link applyRetention}. */
+export interface RetentionCall {
+  /** The instant to apply the policy at (an ISO string PostgreSQL reads); default the server's now(). */
+  at?: string | Date;
+  /** Rows per batch (each batch its own transaction); default 1000. */
+  batchSize?: number;
+  /** Count what would move, move nothing. */
+  dryRun?: boolean;
+}
+
+/** What `procos_apply_retention` returned. */
+export interface RetentionSummary {
+  /** The run's id in `procos_retention_runs`. */
+  run_id: number;
+  /** The instant applied, as PostgreSQL wrote it. */
+  at: string;
+  /** Whether nothing was moved. */
+  dry_run: boolean;
+  /** Rows per phase (`historical`, `archived`, `purged`, `unexported`) and context type. */
+  counts: Record<string, Record<string, number>>;
+}
+
+/**
+ * CALLs `procos_apply_retention` (one short transaction per batch, inside
+ * the procedure). Must not run inside a transaction: pass the pool itself.
+ */
+export async function applyRetention(sql: Sql, c: RetentionCall = {}): Promise<RetentionSummary> {
+  const at = c.at instanceof Date ? c.at.toISOString() : c.at ?? null;
+  const [row] = await sql`
+    CALL procos_apply_retention(coalesce(${at}::timestamptz, now()),
+      ${c.batchSize ?? 1000}::integer, ${c.dryRun ?? false}::boolean, NULL::jsonb)`;
+  return row.summary as RetentionSummary;
+}
+
+async function retention(ctx: TaskContext, sql: Sql | undefined): Promise<TaskResult> {
+  if (!sql) throw new TaskFailure("no database configured (DATABASE_URL)", { permanent: true });
+  const v = ctx.task.values;
+  let at: Date | undefined;
+  if (v.retentionAt !== undefined && v.retentionAt !== null && v.retentionAt !== "") {
+    // Camunda writes Date variables as 2025-01-31T00:00:00.000+0000.
+    const text = typeof v.retentionAt === "string"
+      ? v.retentionAt.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
+      : undefined;
+    at = text === undefined ? undefined : new Date(text);
+    if (at === undefined || Number.isNaN(at.getTime())) {
+      throw permanent("retentionAt must be a String (an ISO 8601 instant)");
+    }
+  }
+  const batch = v.retentionBatchSize;
+  if (
+    batch !== undefined && batch !== null &&
+    (typeof batch !== "number" || !Number.isInteger(batch) || batch < 1)
+  ) {
+    throw permanent("retentionBatchSize must be a positive Integer");
+  }
+  const dry = v.retentionDryRun;
+  if (dry !== undefined && dry !== null && typeof dry !== "boolean") {
+    throw permanent("retentionDryRun must be a Boolean");
+  }
+  try {
+    const s = await applyRetention(sql, {
+      at,
+      batchSize: (batch as number | null) ?? undefined,
+      dryRun: (dry as boolean | null) ?? undefined,
+    });
+    return {
+      variables: {
+        retentionRunId: toVariable(Number(s.run_id)),
+        retentionCounts: { type: "Json", value: JSON.stringify(s.counts) },
+      },
+      event: { retentionRunId: s.run_id, retentionCounts: s.counts },
+    };
+  } catch (e) {
+    throw new TaskFailure(`retention failed: ${errorMessage(e)}`, {
+      permanent: !isTransientDbError(e),
+      cause: e,
+    });
+  }
+}
+
 /** Builds the handler of one generic topic. */
 export function genericTopicHandler(t: GenericTopicManifest, d: GenericDeps): TopicHandler {
   const timeoutMs = Math.max(1000, Math.floor(t.lockDurationMs * 0.8));
@@ -250,6 +336,8 @@ export function genericTopicHandler(t: GenericTopicManifest, d: GenericDeps): To
         return redis(ctx, d.cache);
       case "noop":
         return Promise.resolve({});
+      case "retention":
+        return retention(ctx, d.sql);
     }
   };
   return {
