@@ -15,10 +15,12 @@ export type Domain =
   | "services"
   | "containers"
   | "postgres"
+  | "backup"
   | "camunda"
   | "rabbitmq"
   | "redis"
   | "ollama"
+  | "workers"
   | "drift";
 
 /** Every domain, in report order. */
@@ -26,10 +28,12 @@ export const DOMAINS: readonly Domain[] = [
   "services",
   "containers",
   "postgres",
+  "backup",
   "camunda",
   "rabbitmq",
   "redis",
   "ollama",
+  "workers",
   "drift",
 ];
 

@@ -7,6 +7,7 @@
 import type { StackModel } from "../compiler/model.ts";
 import type { Check, CheckSource, Domain, VerifyContext } from "./check.ts";
 import { DOMAINS } from "./check.ts";
+import { backupChecks } from "./checks/backup.ts";
 import { camundaChecks } from "./checks/camunda.ts";
 import { containersChecks } from "./checks/containers.ts";
 import { driftChecks } from "./checks/drift.ts";
@@ -14,17 +15,21 @@ import { ollamaChecks } from "./checks/ollama.ts";
 import { postgresChecks } from "./checks/postgres.ts";
 import { rabbitmqChecks } from "./checks/rabbitmq.ts";
 import { redisChecks } from "./checks/redis.ts";
+import { retentionCamundaChecks, retentionPostgresChecks } from "./checks/retention.ts";
 import { servicesChecks } from "./checks/services.ts";
+import { workersChecks } from "./checks/workers.ts";
 
 /** Each domain's check source. */
 export const SOURCES: Readonly<Record<Domain, CheckSource>> = {
   services: servicesChecks,
   containers: containersChecks,
-  postgres: postgresChecks,
-  camunda: camundaChecks,
+  postgres: (m) => [...postgresChecks(m), ...retentionPostgresChecks(m)],
+  backup: backupChecks,
+  camunda: (m, c) => [...camundaChecks(m, c), ...retentionCamundaChecks(m)],
   rabbitmq: rabbitmqChecks,
   redis: redisChecks,
   ollama: ollamaChecks,
+  workers: workersChecks,
   drift: driftChecks,
 };
 

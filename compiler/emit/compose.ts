@@ -19,6 +19,8 @@
 import { stringify } from "yaml";
 import type { Artifact } from "./artifact.ts";
 import type { HealthcheckModel, ServiceKind, ServiceModel, StackModel } from "../model.ts";
+import { AI_TABLES } from "../ai_schema.ts";
+import { quoteLiteral } from "../sql_quote.ts";
 
 /** The development (and base) Compose file, relative to `out/`. */
 export const COMPOSE_FILE = "compose.yaml";
@@ -26,6 +28,18 @@ export const COMPOSE_FILE = "compose.yaml";
 export const COMPOSE_PRODUCTION_FILE = "compose.production.yaml";
 /** The backup loop the production `backup` service runs, relative to `out/`. */
 export const BACKUP_SCRIPT = "backup/backup.sh";
+/**
+ * With `backup.wal_archive`: the production PostgreSQL's client authentication
+ * (the image's, plus replication connections for `pg_basebackup`), relative to
+ * `out/`.
+ */
+export const PG_HBA_FILE = "postgres/pg_hba.conf";
+/** With `backup.wal_archive`: PostgreSQL's `archive_command` script, relative to `out/`. */
+export const WAL_ARCHIVE_SCRIPT = "postgres/archive-wal.sh";
+/** Where the production PostgreSQL archives its WAL, in its container (`<backup.path>/wal`). */
+export const WAL_ARCHIVE_DIR = "/wal-archive";
+/** Where the generated PostgreSQL files are mounted in its container. */
+const PG_CONF_DIR = "/procos/postgres";
 /** The Compose profile the production-only services belong to. */
 export const PRODUCTION_PROFILE = "production";
 
@@ -241,6 +255,7 @@ export function generatedMounts(model: StackModel): string[] {
   const volumes = [
     ...startedServices(model).flatMap(mountsOf),
     ...auxiliaryServices(model).flatMap((a) => a.volumes),
+    ...walArchiveMounts(model),
   ];
   const paths = volumes.map((v) => v.source).filter((s) => s.startsWith("./out/"));
   return [...new Set(paths.map((p) => p.slice("./out/".length).replace(/\/+$/, "")))];
@@ -271,6 +286,10 @@ export function emitCompose(model: StackModel): Artifact[] {
       content: render(productionDocument(model, aux), PRODUCTION_HEADER),
     });
     if (model.backup) out.push({ path: BACKUP_SCRIPT, content: backupScript(model.backup) });
+    if (walArchiving(model)) {
+      out.push({ path: PG_HBA_FILE, content: PG_HBA, mode: 0o644 });
+      out.push({ path: WAL_ARCHIVE_SCRIPT, content: archiveWalScript(), mode: 0o644 });
+    }
   }
   return out;
 }
@@ -453,7 +472,12 @@ function hardeningEntries(model: StackModel, h: Hardening): Record<string, unkno
 }
 
 function productionOverride(model: StackModel, s: ServiceModel): Record<string, unknown> {
-  const svc: Record<string, unknown> = { healthcheck: healthcheckEntry(s.healthcheck) };
+  const svc: Record<string, unknown> = {};
+  if (s.name === model.postgres.service && walArchiving(model)) {
+    svc.command = walArchiveCommand();
+    svc.volumes = walArchiveMounts(model).map((v) => volumeEntry(s.name, v));
+  }
+  svc.healthcheck = healthcheckEntry(s.healthcheck);
   if (s.resources) {
     svc.deploy = {
       resources: { limits: limitsOf(s.resources), reservations: reservationsOf(s.resources) },
@@ -498,13 +522,123 @@ function productionDocument(model: StackModel, aux: AuxiliaryService[]): Record<
   };
 }
 
+/**
+ * Whether the production PostgreSQL archives its WAL: the spec asks
+ * (`backup.wal_archive`) and Compose starts PostgreSQL (not external).
+ */
+export function walArchiving(model: StackModel): boolean {
+  return model.profile === "production" && model.backup?.wal_archive === true &&
+    startedServices(model).some((s) => s.name === model.postgres.service);
+}
+
+/** What the WAL-archiving PostgreSQL mounts besides its own volumes. */
+export function walArchiveMounts(model: StackModel): ServiceModel["volumes"] {
+  if (!walArchiving(model)) return [];
+  return [
+    { source: `${model.backup!.path.replace(/\/+$/, "")}/wal`, target: WAL_ARCHIVE_DIR },
+    { source: `./out/${PG_HBA_FILE}`, target: `${PG_CONF_DIR}/pg_hba.conf`, read_only: true },
+    {
+      source: `./out/${WAL_ARCHIVE_SCRIPT}`,
+      target: `${PG_CONF_DIR}/archive-wal.sh`,
+      read_only: true,
+    },
+  ];
+}
+
+/**
+ * The WAL-archiving PostgreSQL's command: the entrypoint (still root) gives
+ * the archive folder to the postgres user, then starts the server as usual
+ * with archiving on (a segment is closed and archived at least every
+ * `archive_timeout` while there is activity: the most that recovery can lose)
+ * and the pg_hba.conf that lets the backup service take base backups.
+ */
+export function walArchiveCommand(): string[] {
+  return [
+    "sh",
+    "-c",
+    `mkdir -p ${WAL_ARCHIVE_DIR} && chown postgres:postgres ${WAL_ARCHIVE_DIR} && ` +
+    `chmod 700 ${WAL_ARCHIVE_DIR} && exec docker-entrypoint.sh "$@"`,
+    "sh",
+    "postgres",
+    "-c",
+    "wal_level=replica",
+    "-c",
+    "archive_mode=on",
+    "-c",
+    `archive_command=sh ${PG_CONF_DIR}/archive-wal.sh %p %f`,
+    "-c",
+    "archive_timeout=300",
+    "-c",
+    `hba_file=${PG_CONF_DIR}/pg_hba.conf`,
+  ];
+}
+
+/**
+ * The postgres image's own pg_hba.conf (trust on the socket and loopback,
+ * scram-sha-256 over the network), plus replication connections over the
+ * network, which `pg_basebackup` in the backup service needs.
+ */
+export const PG_HBA = `# Generated by ProcOS (backup.wal_archive): the postgres image's pg_hba.conf,
+# plus replication connections for the backup service's pg_basebackup.
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 trust
+host    all          all   127.0.0.1/32  trust
+host    all          all   ::1/128       trust
+local   replication  all                 trust
+host    replication  all   127.0.0.1/32  trust
+host    replication  all   ::1/128       trust
+host    all          all   all           scram-sha-256
+host    replication  all   all           scram-sha-256
+`;
+
+/**
+ * PostgreSQL's `archive_command` (`sh archive-wal.sh %p %f`): copies one WAL
+ * segment into the archive as a `.partial` file, fsyncs it, renames it. A
+ * segment already archived is never overwritten: the command succeeds when
+ * the archived copy is identical (PostgreSQL may ask twice after a crash) and
+ * fails when it differs.
+ */
+export function archiveWalScript(): string {
+  return `#!/bin/sh
+# Generated by ProcOS (backup.wal_archive): PostgreSQL's archive_command.
+# usage: sh archive-wal.sh PATH FILE   (archive_command's %p and %f)
+set -eu
+ARCHIVE=${WAL_ARCHIVE_DIR}
+src=$1
+dest="$ARCHIVE/$2"
+if [ -f "$dest" ]; then
+  cmp -s "$src" "$dest"
+  exit
+fi
+cp "$src" "$dest.partial"
+sync "$dest.partial"
+mv "$dest.partial" "$dest"
+sync "$ARCHIVE"
+`;
+}
+
 /** One cron field of the numeric forms the backup loop understands. */
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
 
 /**
+ * The SQL the backup loop counts the AI tables' rows with: one JSON object,
+ * table → rows, of each table of `AI_TABLES` that exists.
+ */
+export function rowCountsSql(): string {
+  const tables = AI_TABLES.map((t) => quoteLiteral(t.name)).join(", ");
+  return `SELECT coalesce(json_object_agg(t, (xpath('/row/n/text()', query_to_xml(
+  format('SELECT count(*) AS n FROM public.%I', t), false, true, '')))[1]::text::bigint
+  ORDER BY i), '{}')
+FROM unnest(ARRAY[${tables}]) WITH ORDINALITY AS x(t, i)
+WHERE to_regclass(format('public.%I', t)) IS NOT NULL;`;
+}
+
+/**
  * The backup loop: every 20 s it checks the cron schedule (UTC) and, once per
- * matching minute, dumps the database with `pg_dump` and deletes dumps older
- * than the retention. Credentials come from the environment (`PG*`).
+ * matching minute, dumps the database with `pg_dump` beside a sidecar `.json`
+ * (the format of `ops/backup.ts`, which `deno task restore` and the verify
+ * `backup` domain check), then deletes dumps older than the retention, never
+ * the newest. Credentials come from the environment (`PG*`).
  */
 export function backupScript(backup: NonNullable<StackModel["backup"]>): string {
   const fields = backup.schedule.trim().split(/\s+/);
@@ -528,8 +662,9 @@ export function backupScript(backup: NonNullable<StackModel["backup"]>): string 
 # in procos.config.yaml and run \`deno task build --profile production\`.
 #
 # Whenever the schedule matches (UTC), dumps the database named by the PG*
-# variables (env/backup.env) with pg_dump into $DIR, then deletes dumps older
-# than RETENTION_DAYS days.
+# variables (env/backup.env) with pg_dump into $DIR, with a sidecar .json
+# (sha256, size, row counts) that deno task restore and deno task verify
+# check, then deletes dumps older than RETENTION_DAYS days (never the newest).
 set -u
 set -f
 
@@ -539,6 +674,7 @@ SCHEDULE_DAY='${day}'
 SCHEDULE_MONTH='${month}'
 SCHEDULE_WEEKDAY='${weekday}'
 RETENTION_DAYS=${backup.retention_days}
+WAL_ARCHIVE=${backup.wal_archive ? 1 : 0}
 DIR=/backups
 
 # field SPEC VALUE MIN MAX: does VALUE match one cron field?
@@ -574,17 +710,97 @@ due() {
   fi
 }
 
+# json_string TEXT: TEXT with " and \\ escaped, for a JSON string.
+json_string() {
+  printf '%s' "$1" | sed 's/[\\\\"]/\\\\&/g' | tr -d '\\n\\r'
+}
+
+# One dump, named for the UTC time it started, and its sidecar <dump>.json in
+# the format of ops/backup.ts (sha256, size, row counts of the AI tables, ...),
+# both written as .partial files, flushed to disk, then renamed. The row
+# counts are taken just after the dump ("rowCountsExact": false).
 backup() {
-  file="$DIR/$PGDATABASE-$(date -u +%Y%m%dT%H%M%SZ).dump"
-  if pg_dump --format=custom --file="$file.partial"; then
-    mv "$file.partial" "$file"
-    echo "procos backup: wrote $file"
-  else
+  now=$(date -u +%s)
+  file="$DIR/$PGDATABASE-$(date -u -d "@$now" +%Y%m%dT%H%M%SZ).dump"
+  started=$(date -u -d "@$now" +%Y-%m-%dT%H:%M:%SZ)
+  if ! pg_dump --format=custom --no-password --file="$file.partial"; then
     rm -f "$file.partial"
     echo "procos backup: pg_dump failed; retrying at the next scheduled time" >&2
+    return 1
   fi
-  find "$DIR" -maxdepth 1 -type f -name "$PGDATABASE-*.dump" \\
-    -mtime +$((RETENTION_DAYS - 1)) -exec rm -f {} +
+  finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  sync
+  sha=$(sha256sum "$file.partial" | cut -d ' ' -f 1)
+  size=$(wc -c < "$file.partial" | tr -d ' ')
+  server=$(psql -XAtq -c 'SHOW server_version') || server=
+  counts=$(psql -XAtq -f - <<'SQL'
+${rowCountsSql()}
+SQL
+  ) || counts=
+  [ -n "$counts" ] || counts='{}'
+  cat > "$file.json.partial" <<EOF
+{
+  "format": "procos-backup/1",
+  "file": "$(basename "$file")",
+  "sha256": "$sha",
+  "size": $size,
+  "database": "$(json_string "$PGDATABASE")",
+  "started": "$started",
+  "finished": "$finished",
+  "pgDumpVersion": "$(json_string "$(pg_dump --version)")",
+  "serverVersion": "$(json_string "$server")",
+  "rowCounts": $counts,
+  "rowCountsExact": false,
+  "producer": "backup service"
+}
+EOF
+  sync
+  mv "$file.partial" "$file" && mv "$file.json.partial" "$file.json" && sync &&
+    echo "procos backup: wrote $file ($size bytes, sha256 $sha)"
+}
+
+# Deletes the dumps (and their sidecars) that started more than RETENTION_DAYS
+# days ago, by the time in their names; never the newest dump.
+prune() {
+  cutoff="$PGDATABASE-$(date -u -d "@$(($(date -u +%s) - RETENTION_DAYS * 86400))" \\
+    +%Y%m%dT%H%M%SZ).dump"
+  ls -1 "$DIR" | grep -E "^$PGDATABASE-[0-9]{8}T[0-9]{6}Z[.]dump\$" | sort | sed '$d' |
+    awk -v cutoff="$cutoff" '$0 < cutoff' | while read -r old; do
+      rm -f "$DIR/$old" "$DIR/$old.json" && echo "procos backup: retention: removed $old"
+    done
+}
+
+# With WAL_ARCHIVE=1: a base backup of the whole cluster (pg_basebackup, tar,
+# gzip, its WAL streamed in) into $DIR/base/<UTC time>, for point-in-time
+# recovery with the WAL PostgreSQL archives into $DIR/wal; its backup_label is
+# kept beside it (where recovery starts, for pruning the WAL).
+basebackup() {
+  base="$DIR/base/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$DIR/base"
+  if ! pg_basebackup --pgdata="$base.partial" --format=tar --gzip --checkpoint=fast \\
+    --wal-method=stream --no-password --label="procos $(basename "$base")"; then
+    rm -rf "$base.partial"
+    echo "procos backup: pg_basebackup failed; retrying at the next scheduled time" >&2
+    return 1
+  fi
+  tar -xzOf "$base.partial/base.tar.gz" backup_label > "$base.partial/backup_label" &&
+    sync && mv "$base.partial" "$base" && sync &&
+    echo "procos backup: base backup $base"
+}
+
+# Deletes the base backups older than RETENTION_DAYS days (never the newest),
+# then the archived WAL that the oldest base backup kept does not need.
+prune_base() {
+  cutoff=$(date -u -d "@$(($(date -u +%s) - RETENTION_DAYS * 86400))" +%Y%m%dT%H%M%SZ)
+  ls -1 "$DIR/base" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | sed '$d' |
+    awk -v cutoff="$cutoff" '$0 < cutoff' | while read -r old; do
+      rm -rf "$DIR/base/$old" && echo "procos backup: retention: removed base backup $old"
+    done
+  oldest=$(ls -1 "$DIR/base" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | head -n 1)
+  [ -n "$oldest" ] || return 0
+  start=$(sed -n 's/^START WAL LOCATION: .*(file \\([0-9A-F]\\{24\\}\\))$/\\1/p' \\
+    "$DIR/base/$oldest/backup_label")
+  [ -n "$start" ] && pg_archivecleanup "$DIR/wal" "$start"
 }
 
 # main
@@ -597,7 +813,8 @@ while :; do
   set -- $(date -u '+%M %H %d %m %w %Y%m%d%H%M')
   if [ "$6" != "$last" ] && due "$1" "$2" "$3" "$4" "$5"; then
     last=$6
-    backup
+    backup && prune
+    if [ "$WAL_ARCHIVE" = 1 ]; then basebackup && prune_base; fi
   fi
   sleep 20 &
   wait $!

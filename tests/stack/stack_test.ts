@@ -6,17 +6,23 @@
  * (`tests/fixtures/stack/make_spec.ts`): this machine's PostgreSQL, Redis and
  * RabbitMQ are external services that `up` provisions under unique names
  * (`procos_t_<rand>`), Ollama is the Ollama double (external, on a free
- * port), and Camunda is started from `engine/target/procos-engine.jar` on a
- * free port. Until the workers exist, `up` brings up the infrastructure and
- * Camunda only (`--services camunda,rabbitmq,ollama`), and the test deploys
- * `processes/` itself, as the kernel will.
+ * port), Camunda is started from `engine/target/procos-engine.jar` on a free
+ * port, and the three workers (kernel, ai-worker, generic-worker) are started
+ * from `workers/<kind>/main.ts` with their health ports on free ports: `up`
+ * brings up the WHOLE stack (local runtime, every service). The kernel
+ * deploys `processes/` and starts the boot process, which the generic worker
+ * completes.
  *
- * After an all-green verify, each fault is introduced, verify runs, and the
- * test asserts that EXACTLY the checks of that fault fail (by check id) and
- * nothing else; then the fault is repaired (mostly by running `up` again,
- * which re-applies the provisioning). Finally `down --purge`, and the machine
- * must be as found: no test database, role, vhost or user, the Redis settings
- * restored, no process left.
+ * After an all-green verify (the workers domain included), each fault is
+ * introduced, verify runs, and the test asserts that EXACTLY the checks of
+ * that fault fail (by check id) and nothing else; then the fault is repaired
+ * (mostly by running `up` again, which re-applies the provisioning and starts
+ * again what died). Finally `down --purge`, and the machine must be as found:
+ * no test database, role, vhost or user, the Redis settings restored, no
+ * process left, no port held.
+ *
+ * Every process of the test runs with `PROCOS_POLL_MAX_BACKOFF_MS=2000`, so
+ * the workers notice a restarted Camunda within two seconds.
  *
  * @module
  */
@@ -47,8 +53,10 @@ import {
   runDeno,
 } from "../fixtures/stack/machine.ts";
 
-/** What `up` brings up until the workers exist: the infrastructure and Camunda. */
-const SERVICES = "camunda,rabbitmq,ollama";
+/** The workers of the reference spec, in start order. */
+const WORKERS = ["kernel", "ai-worker", "generic-worker"] as const;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class StackFailure extends Error {}
 
@@ -91,7 +99,7 @@ function expectFailing(report: JsonReport, expected: readonly string[], fault: s
 
 Deno.test({
   name:
-    "stack: up, verify all green, twelve-plus faults each caught by exactly its check, down --purge",
+    "stack: up (whole stack and workers), verify all green, eighteen faults each caught by exactly its checks, down --purge",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
@@ -99,12 +107,19 @@ Deno.test({
     const spec = await makeStackSpec();
     const out = join(spec.dir, "out");
     const outProd = join(spec.dir, "out-prod");
-    const env: Record<string, string> = { ...spec.secretsEnv };
+    const env: Record<string, string> = {
+      ...spec.secretsEnv,
+      // the local runtime, even where a Docker engine answers
+      PROCOS_RUNTIME: "local",
+      // workers back off at most 2 s while Camunda is away
+      PROCOS_POLL_MAX_BACKOFF_MS: "2000",
+    };
     const api = `http://127.0.0.1:${spec.camundaPort}/engine-rest`;
     const db = (sql: string) => psql(sql, spec.name);
     let double: OllamaDouble | undefined;
     let upRan = false;
-    let camundaProc: { pid: number; startTime: number } | undefined;
+    /** Every process `up` ever started (to prove none is left). */
+    const started = new Map<number, ProcessRecord & { service: string }>();
 
     const up = async () => {
       upRan = true;
@@ -114,14 +129,37 @@ Deno.test({
         spec.config,
         "--out",
         out,
-        "--services",
-        SERVICES,
+        "--engine",
+        "local",
       ], env);
       if (r.code !== 0) fail(`deno task up failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
       const s = await readState(out);
-      const ca = s?.services.camunda;
-      if (ca?.mode === "started") camundaProc = ca.process;
+      for (const [service, x] of Object.entries(s?.services ?? {})) {
+        if (x.mode === "started") started.set(x.process.pid, { ...x.process, service });
+      }
       return r;
+    };
+    /** The process `up` started for a service, from state.json. */
+    const processOf = async (service: string): Promise<ProcessRecord> => {
+      const x = (await readState(out))?.services[service];
+      if (x?.mode !== "started") fail(`${service} is not in state.json as started`);
+      return x.process;
+    };
+    /** HTTP status of a worker's /health (0: nothing answers). */
+    const workerHealth = async (name: string): Promise<number> => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${spec.workerPorts[name]}/health`);
+        await res.body?.cancel();
+        return res.status;
+      } catch {
+        return 0;
+      }
+    };
+    const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) => {
+      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(250)) {
+        if (await fn()) return;
+      }
+      fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     };
     const verify = async (args: string[] = []): Promise<JsonReport> => {
       const r = await runDeno("verify/cli.ts", [
@@ -150,20 +188,6 @@ Deno.test({
       if (!res.ok) fail(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
       return text ? JSON.parse(text) : undefined;
     };
-    /** Deploys one BPMN file of the spec's processes folder, as the kernel does. */
-    const deploy = async (file: string) => {
-      const form = new FormData();
-      form.append("deployment-name", file);
-      form.append("deployment-source", "procos-stack-test");
-      form.append("deploy-changed-only", "true");
-      form.append(file, new Blob([await Deno.readFile(join(spec.dir, "processes", file))]), file);
-      return await camunda("POST", "/deployment/create", form);
-    };
-    const processFiles: string[] = [];
-    for await (const e of Deno.readDir(join(spec.dir, "processes"))) {
-      if (e.isFile && e.name.endsWith(".bpmn")) processFiles.push(e.name);
-    }
-    processFiles.sort();
 
     try {
       await t.step("build the test spec (development and production)", async () => {
@@ -171,40 +195,80 @@ Deno.test({
         await build(spec.config, { outDir: outProd, env, profile: "production" });
       });
 
-      const defaultModel = (await loadSpec(spec.config, { profile: "development", env })).spec.ai
-        .default_model;
+      const resolved = await loadSpec(spec.config, { profile: "development", env });
+      const defaultModel = resolved.spec.ai.default_model;
+      const project = resolved.spec.project;
+      const bootKey = `procos-boot:${resolved.specHash}`;
       double = startOllamaDouble({ port: spec.ollamaPort, models: [defaultModel] });
 
-      await t.step("up: provision PostgreSQL, RabbitMQ, Redis; start Camunda", async () => {
-        const r = await up();
-        for (
-          const line of [
-            "postgres: external; provisioned",
-            "rabbitmq: external; imported",
-            "redis: external; CONFIG SET",
-            "ollama: external; healthy",
-            "camunda: started",
-          ]
-        ) {
-          if (!r.stdout.includes(line)) fail(`up printed no "${line}":\n${r.stdout}`);
-        }
-        const endpoints = JSON.parse(
-          await Deno.readTextFile(join(out, "runtime", "endpoints.json")),
-        );
-        if (endpoints.camunda.url !== `http://127.0.0.1:${spec.camundaPort}`) {
-          fail(`endpoints.json: ${JSON.stringify(endpoints)}`);
-        }
-      });
+      await t.step(
+        "up: provision PostgreSQL, RabbitMQ, Redis; start Camunda, the kernel and the workers",
+        async () => {
+          const r = await up();
+          for (
+            const line of [
+              "postgres: external; provisioned",
+              "rabbitmq: external; imported",
+              "redis: external; CONFIG SET",
+              "ollama: external; healthy",
+              "camunda: started",
+              ...WORKERS.map((w) => `${w}: started`),
+            ]
+          ) {
+            if (!r.stdout.includes(line)) fail(`up printed no "${line}":\n${r.stdout}`);
+          }
+          const endpoints = JSON.parse(
+            await Deno.readTextFile(join(out, "runtime", "endpoints.json")),
+          );
+          if (endpoints.camunda.url !== `http://127.0.0.1:${spec.camundaPort}`) {
+            fail(`endpoints.json: ${JSON.stringify(endpoints)}`);
+          }
+          for (const w of WORKERS) {
+            if (endpoints.workers?.[w]?.url !== `http://127.0.0.1:${spec.workerPorts[w]}`) {
+              fail(`endpoints.json has no workers.${w}: ${JSON.stringify(endpoints)}`);
+            }
+          }
+        },
+      );
 
-      await t.step("deploy processes/ (the kernel's job, until the kernel exists)", async () => {
-        for (const f of processFiles) await deploy(f);
-      });
+      await t.step(
+        "the kernel deployed processes/ and started the boot process; the generic worker completed it",
+        async () => {
+          const deployments = await camunda("GET", `/deployment?name=${project}`) as {
+            id: string;
+            source?: string;
+          }[];
+          if (deployments.length !== 1 || deployments[0].source !== "procos-kernel") {
+            fail(`deployments named ${project}: ${JSON.stringify(deployments)}`);
+          }
+          await until("the boot process to complete", async () => {
+            const h = await camunda(
+              "GET",
+              `/history/process-instance?processDefinitionKey=procos-boot&businessKey=${
+                encodeURIComponent(bootKey)
+              }`,
+            ) as { state: string }[];
+            return h.some((x) => x.state === "COMPLETED");
+          });
+        },
+      );
 
       let green: JsonReport;
-      await t.step("verify: all green", async () => {
+      await t.step("verify: all green, the workers domain included", async () => {
         green = await verify();
         expectFailing(green, [], "the stack as built");
         if (green.summary.pass < 50) fail(`only ${green.summary.pass} checks passed`);
+        const workers = green.checks.filter((c) => c.domain === "workers");
+        const wantIds = [
+          ...WORKERS.flatMap((w) => [`workers.health.${w}`, `workers.metrics.${w}`]),
+          "workers.deployed.kernel",
+          "workers.models.kernel",
+          "workers.boot.kernel",
+        ].sort();
+        const have = workers.filter((c) => c.status === "pass").map((c) => c.id).sort();
+        if (JSON.stringify(have) !== JSON.stringify(wantIds)) {
+          fail(`workers checks passing: ${have.join(", ")}; want ${wantIds.join(", ")}`);
+        }
       });
 
       // ------------------------------------------------------------ faults
@@ -215,6 +279,15 @@ Deno.test({
       let prodRedis: (ProcessRecord & { port: number }) | undefined;
       let incidentInstance: string | undefined;
 
+      /**
+       * Checks of other domains that ask Camunda about a deployment: before the first retention
+       * run, `postgres.retention.last-run` judges by when the schedule process was deployed
+       * (skipped while that is recent), so it fails when the deployment or Camunda is gone.
+       */
+      const askCamundaForDeployment = () =>
+        green.checks.filter((c) => c.id === "postgres.retention.last-run" && c.status === "skip")
+          .map((c) => c.id);
+
       interface Fault {
         name: string;
         /** Check ids that must fail, and nothing else. */
@@ -223,6 +296,8 @@ Deno.test({
         repair: () => Promise<void>;
         /** Extra verify arguments (e.g. another profile). */
         verifyArgs?: () => string[];
+        /** More assertions on the report of the broken stack. */
+        inspect?: (report: JsonReport) => void;
       }
       const faults: Fault[] = [
         {
@@ -313,22 +388,41 @@ Deno.test({
           repair: () => up().then(() => {}),
         },
         {
-          name: "a BPMN not deployed (procos-smoke's deployment deleted)",
-          expect: () => ["camunda.deployed.procos-smoke.bpmn"],
+          // The kernel deploys processes/ as ONE deployment named after the project, and only
+          // when it starts: deleting it undeploys every file (and the boot processes'
+          // definitions), and a running kernel does not put it back, so verify sees it. The
+          // kernel's own report (workers.deployed.kernel) is about what it did at boot: green.
+          name: "the BPMNs not deployed (the kernel's deployment deleted)",
+          expect: () => [
+            // every camunda check about deployed definitions (not the engine, auth, incidents)
+            ...green.checks.filter((c) =>
+              c.domain === "camunda" && c.status === "pass" &&
+              !/^camunda\.(engine|rest-auth\.|incidents)/.test(c.id)
+            ).map((c) => c.id),
+            ...askCamundaForDeployment(),
+          ],
           break: async () => {
-            const list = await camunda("GET", "/deployment?name=procos-smoke.bpmn") as {
-              id: string;
-            }[];
-            if (list.length === 0) fail("no deployment named procos-smoke.bpmn to delete");
+            const list = await camunda("GET", `/deployment?name=${project}`) as { id: string }[];
+            if (list.length === 0) fail(`no deployment named ${project} to delete`);
             for (const d of list) {
               await camunda("DELETE", `/deployment/${d.id}?cascade=true`);
             }
           },
-          repair: () => deploy("procos-smoke.bpmn").then(() => {}),
+          // restarting the kernel deploys the folder again (up starts what is not running)
+          repair: async () => {
+            await stopProcess(await processOf("kernel"), 10_000);
+            const r = await up();
+            if (!r.stdout.includes("kernel: started")) {
+              fail(`up did not restart the kernel:\n${r.stdout}`);
+            }
+          },
         },
         {
           name: "an open incident",
           expect: () => ["camunda.incidents"],
+          // procos-smoke started without variables: its first task is the AI worker's, whose
+          // prompt needs "instruction"; the worker raises an incident at once (retrying cannot
+          // help) and stays healthy
           break: async () => {
             const pi = await camunda(
               "POST",
@@ -339,15 +433,11 @@ Deno.test({
               id: string;
             };
             incidentInstance = pi.id;
-            // the instance waits at its first external task (no worker runs): its execution
-            const tasks = await camunda("GET", `/external-task?processInstanceId=${pi.id}`) as {
-              executionId: string;
-            }[];
-            if (tasks.length === 0) fail("procos-smoke did not stop at an external task");
-            await camunda("POST", `/execution/${tasks[0].executionId}/create-incident`, undefined, {
-              incidentType: "procos-stack-test",
-              configuration: "injected",
-              message: "injected by tests/stack/stack_test.ts",
+            await until("the AI worker's incident", async () => {
+              const list = await camunda("GET", `/incident?processInstanceId=${pi.id}`) as {
+                incidentMessage?: string;
+              }[];
+              return list.length > 0;
             });
           },
           repair: () =>
@@ -423,13 +513,19 @@ Deno.test({
               outProd,
               "--services",
               "rabbitmq",
+              "--engine",
+              "local",
             ], env);
             if (r.code !== 0) fail(`up (production, rabbitmq): ${r.stdout}\n${r.stderr}`);
           },
           repair: async () => {
             if (prodRedis) await stopProcess(prodRedis, 5000);
             // the vhost and user existed before this up: purge leaves them
-            const r = await runDeno("runtime/cli.ts", ["down", "--purge", "--out", outProd], env);
+            const r = await runDeno(
+              "runtime/cli.ts",
+              ["down", "--purge", "--out", outProd, "--engine", "local"],
+              env,
+            );
             if (!r.stdout.includes(`left vhost ${spec.name} (it existed before up)`)) {
               fail(`down --purge of the production out: ${r.stdout}\n${r.stderr}`);
             }
@@ -438,27 +534,77 @@ Deno.test({
         },
         {
           name: "Camunda stopped",
-          // everything that asks Camunda, and nothing else
+          // everything that asks Camunda, and the task workers' health (they answer 503 while
+          // they cannot poll); the kernel has booted and stays healthy
           expect: () => [
             "services.tcp.camunda",
             "services.health.camunda",
             ...green.checks.filter((c) => c.domain === "camunda" && c.status === "pass").map((c) =>
               c.id
             ),
+            ...askCamundaForDeployment(),
+            "workers.health.ai-worker",
+            "workers.health.generic-worker",
           ],
           break: async () => {
-            const s = await readState(out);
-            const ca = s?.services.camunda;
-            if (ca?.mode !== "started") fail("camunda is not in state.json as started");
-            const r = await runDeno("runtime/cli.ts", ["down", "--out", out], env);
-            if (r.code !== 0) fail(`down: ${r.stderr}`);
-            if (isRunning(ca.process.pid, ca.process.startTime)) {
-              fail("camunda still runs after down");
+            const ca = await processOf("camunda");
+            if ((await stopProcess(ca, 20_000)) === "not-running") fail("camunda was not running");
+            await until(
+              "the task workers to report Camunda unreachable",
+              async () =>
+                (await workerHealth("ai-worker")) === 503 &&
+                (await workerHealth("generic-worker")) === 503,
+            );
+          },
+          // up starts it again (the deployments are in the database); the workers poll again
+          repair: async () => {
+            const r = await up();
+            if (!r.stdout.includes("camunda: started")) {
+              fail(`up did not start camunda:\n${r.stdout}`);
             }
           },
-          // up starts it again (the deployments are in the database)
-          repair: () => up().then(() => {}),
         },
+        // a worker SIGKILLed: exactly its checks fail; up starts it again and only it
+        ...WORKERS.map((w): Fault => {
+          let killed: ProcessRecord | undefined;
+          return {
+            name: `worker ${w} killed (SIGKILL)`,
+            expect: () => [`workers.health.${w}`, `workers.metrics.${w}`],
+            break: async () => {
+              killed = await processOf(w);
+              Deno.kill(killed.pid, "SIGKILL");
+              await until(
+                `${w} to die`,
+                () => Promise.resolve(!isRunning(killed!.pid, killed!.startTime)),
+                10_000,
+              );
+            },
+            inspect: (report) => {
+              // the kernel's boot report cannot be read: skipped (health says why), not failed
+              for (const c of report.checks) {
+                if (c.domain !== "workers" || !c.id.endsWith(`.${w}`)) continue;
+                if (/^workers\.(health|metrics)\./.test(c.id)) continue;
+                if (c.status !== "skip") {
+                  fail(`worker ${w} killed: ${c.id} is ${c.status}, not skip`);
+                }
+              }
+            },
+            repair: async () => {
+              const r = await up();
+              if (!r.stdout.includes(`${w}: started`)) {
+                fail(`up did not restart ${w}:\n${r.stdout}`);
+              }
+              for (const other of WORKERS.filter((x) => x !== w)) {
+                if (!r.stdout.includes(`${other}: already running`)) {
+                  fail(`up touched ${other} (it should be left alone):\n${r.stdout}`);
+                }
+              }
+              const now = await processOf(w);
+              if (now.pid === killed!.pid) fail(`${w} has the killed pid ${now.pid}`);
+              if ((await workerHealth(w)) !== 200) fail(`${w} is not healthy after up`);
+            },
+          };
+        }),
       ];
 
       for (const f of faults) {
@@ -467,6 +613,7 @@ Deno.test({
           try {
             const report = await verify(f.verifyArgs?.());
             expectFailing(report, f.expect(), `fault "${f.name}"`);
+            f.inspect?.(report);
           } finally {
             await f.repair();
           }
@@ -495,11 +642,11 @@ Deno.test({
             }`,
           );
         }
-        if (camundaProc && isRunning(camundaProc.pid, camundaProc.startTime)) {
-          fail(`camunda (pid ${camundaProc.pid}) still runs`);
+        for (const p of started.values()) {
+          if (isRunning(p.pid, p.startTime)) fail(`${p.service} (pid ${p.pid}) still runs`);
         }
-        if (await portOpen("127.0.0.1", spec.camundaPort)) {
-          fail(`something still listens on ${spec.camundaPort}`);
+        for (const port of [spec.camundaPort, ...Object.values(spec.workerPorts)]) {
+          if (await portOpen("127.0.0.1", port)) fail(`something still listens on ${port}`);
         }
         for (const f of ["state.json", "endpoints.json"]) {
           const there = await Deno.stat(join(out, "runtime", f)).then(() => true, () => false);
@@ -511,9 +658,10 @@ Deno.test({
         await runDeno("runtime/cli.ts", ["down", "--purge", "--out", out], env).catch(() => {});
       }
       await killLeftovers(out);
-      if (camundaProc && isRunning(camundaProc.pid, camundaProc.startTime)) {
+      for (const p of started.values()) {
+        if (!isRunning(p.pid, p.startTime)) continue;
         try {
-          Deno.kill(camundaProc.pid, "SIGKILL");
+          Deno.kill(p.pid, "SIGKILL");
         } catch { /* gone */ }
       }
       // belt and braces: whatever failed, leave the machine as found
