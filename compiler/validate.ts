@@ -80,7 +80,26 @@ export function validate(loaded: LoadedFile): ValidationResult {
     }
   }
   // A profile's spec is only usable when the file as written is valid too.
-  return { diagnostics: [...out.values()], specs: asWritten.success ? specs : {} };
+  return {
+    diagnostics: foldMisspelledKeys([...out.values()]),
+    specs: asWritten.success ? specs : {},
+  };
+}
+
+/**
+ * A misspelled required key is one mistake, not two: when an unknown key's
+ * hint is "did you mean `k`?" and `k` is reported missing in the same
+ * mapping, only the unknown key is reported (its hint says the fix).
+ */
+export function foldMisspelledKeys(ds: Diagnostic[]): Diagnostic[] {
+  const meant = new Set<string>();
+  for (const d of ds) {
+    const m = d.message.startsWith("unknown key")
+      ? /did you mean `([^`]+)`\?/.exec(d.hint ?? "")
+      : null;
+    if (m) meant.add(formatPath([...d.path.slice(0, -1), m[1]]));
+  }
+  return ds.filter((d) => !(d.message.startsWith("required key") && meant.has(formatPath(d.path))));
 }
 
 /**
