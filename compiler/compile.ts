@@ -16,6 +16,7 @@ import { emitSql } from "./emit/sql.ts";
 import { emitWorkers } from "./emit/workers.ts";
 import { emitRabbitmq } from "./emit/rabbitmq.ts";
 import { emitRedis } from "./emit/redis.ts";
+import { emitBackup } from "./emit/backup.ts";
 import { compareCodeUnits, emitManifest } from "./emit/manifest.ts";
 import { writeArtifacts } from "./write.ts";
 import type { WriteResult } from "./write.ts";
@@ -28,6 +29,7 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
   workers: emitWorkers,
   rabbitmq: emitRabbitmq,
   redis: emitRedis,
+  backup: emitBackup,
 };
 
 /** Options of {@link compile}. */

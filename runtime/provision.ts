@@ -18,7 +18,14 @@ import type { StackModel } from "../compiler/model.ts";
 import { quoteIdent, quoteLiteral } from "../compiler/sql_quote.ts";
 import { RuntimeError } from "./errors.ts";
 import { run, tailLines } from "./procs.ts";
-import { RespClient, RespError } from "./resp.ts";
+import type { RedisConnection } from "../verify/clients/redis.ts";
+import {
+  configGet,
+  configSet,
+  connectRedis,
+  orThrow,
+  RedisError,
+} from "../verify/clients/redis.ts";
 import type { PostgresProvision, RabbitmqProvision, RedisProvision } from "./state.ts";
 
 type Env = Record<string, string | undefined>;
@@ -444,6 +451,9 @@ export function redisSettings(
   return out;
 }
 
+/** How long the admin waits to connect to Redis, and for each reply. */
+const REDIS_TIMEOUT_MS = 5000;
+
 /**
  * Connects as an admin: tries no password, then each candidate, so it works
  * before `up` set `requirepass`, after it, and with `PROCOS_REDIS_ADMIN_URL`.
@@ -452,18 +462,18 @@ export async function connectRedisAdmin(
   host: string,
   port: number,
   passwords: (string | undefined)[],
-): Promise<RespClient> {
+): Promise<RedisConnection> {
   let lastErr: unknown;
   for (const pw of [undefined, ...passwords.filter((p) => p)]) {
-    let c: RespClient | undefined;
+    let c: RedisConnection | undefined;
     try {
-      c = await RespClient.connect({ host, port, password: pw });
-      await c.command(["PING"]);
+      c = await connectRedis({ host, port, password: pw, timeoutMs: REDIS_TIMEOUT_MS });
+      orThrow(await c.command("PING"));
       return c;
     } catch (e) {
       c?.close();
       lastErr = e;
-      if (!(e instanceof RespError)) throw e; // not an auth problem
+      if (!(e instanceof RedisError)) throw e; // not an auth problem
     }
   }
   throw lastErr;
@@ -522,14 +532,14 @@ export async function provisionRedis(
   const settings = redisSettings(parseRedisConf(text), model);
   const { host, port } = redisAdminAddress(model, env);
   const passwords = [opts.prev?.applied.requirepass, model.redis.password, redisAdminPassword(env)];
-  let c: RespClient | undefined;
+  let c: RedisConnection | undefined;
   let last = "";
   for (let i = 0; i < (opts.attempts ?? 5) && !c; i++) {
     try {
       c = await connectRedisAdmin(host, port, passwords);
     } catch (e) {
       last = e instanceof Error ? e.message : String(e);
-      if (e instanceof RespError) break;
+      if (e instanceof RedisError) break;
       await sleep(1000);
     }
   }
@@ -546,7 +556,7 @@ export async function provisionRedis(
     const previous: Record<string, string> = { ...(opts.prev?.previous ?? {}) };
     for (const k of Object.keys(settings)) {
       if (k in previous) continue;
-      const v = await c.configGet(k);
+      const v = orThrow(await configGet(c, k));
       if (v === undefined) {
         throw new RuntimeError(`this Redis has no setting ${k} (CONFIG GET ${k} is empty)`, {
           service,
@@ -562,7 +572,7 @@ export async function provisionRedis(
     );
     for (const k of keys) {
       try {
-        await c.configSet(k, settings[k]);
+        orThrow(await configSet(c, k, settings[k]));
       } catch (e) {
         throw new RuntimeError(
           `CONFIG SET ${k} failed: ${
@@ -590,7 +600,7 @@ export async function purgeRedis(p: RedisProvision, env: Env): Promise<string[]>
     const keys = Object.keys(p.previous).sort((a, b) =>
       (a === "requirepass" ? 1 : 0) - (b === "requirepass" ? 1 : 0)
     );
-    for (const k of keys) await c.configSet(k, p.previous[k]);
+    for (const k of keys) orThrow(await configSet(c, k, p.previous[k]));
     return [`restored Redis ${keys.join(", ")}`];
   } finally {
     c.close();

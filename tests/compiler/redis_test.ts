@@ -10,8 +10,8 @@ import { buildModel } from "../../compiler/model.ts";
 import type { StackModel } from "../../compiler/model.ts";
 import type { ProfileName } from "../../compiler/schema.ts";
 import { emitRedis } from "../../compiler/emit/redis.ts";
-import { respConnect, RespError } from "../helpers/resp.ts";
-import type { RespClient, RespValue } from "../helpers/resp.ts";
+import { connectRedis, RedisError } from "../../verify/clients/redis.ts";
+import type { RedisConnection, RespValue } from "../../verify/clients/redis.ts";
 
 const SPEC = new URL("../../procos.config.yaml", import.meta.url).pathname;
 
@@ -87,10 +87,10 @@ async function withRedis(
     for (;;) {
       if (exited) throw new Error(`redis-server exited at start:\n${log}`);
       try {
-        const c = await respConnect(port);
+        const c = await connectRedis({ host: "127.0.0.1", port });
         const pong = await c.command("PING");
         c.close();
-        if (pong === "PONG" || pong instanceof RespError) break;
+        if (pong === "PONG" || pong instanceof RedisError) break;
       } catch {
         // not listening yet
       }
@@ -106,7 +106,7 @@ async function withRedis(
   }
 }
 
-async function configGet(c: RespClient, name: string): Promise<RespValue> {
+async function configGet(c: RedisConnection, name: string): Promise<RespValue> {
   const r = await c.command("CONFIG", "GET", name);
   if (!Array.isArray(r) || r.length !== 2) throw new Error(`CONFIG GET ${name}: ${r}`);
   return r[1];
@@ -120,7 +120,7 @@ Deno.test("development redis.conf runs: AOF, maxmemory 75% of 512m, policy, dir"
   expect(conf).toMatch(/^dir \/data$/m);
   expect(conf).not.toMatch(/^\s*requirepass/m);
   await withRedis(conf, [], async ({ port, dir }) => {
-    const c = await respConnect(port);
+    const c = await connectRedis({ host: "127.0.0.1", port });
     try {
       expect(await configGet(c, "appendonly")).toBe("yes");
       expect(await configGet(c, "appendfsync")).toBe("everysec");
@@ -148,13 +148,13 @@ Deno.test("production redis.conf runs with --requirepass: NOAUTH without, PONG w
   // As the Compose command does: --requirepass "$REDIS_PASSWORD".
   const password = "x";
   await withRedis(conf, ["--requirepass", password], async ({ port }) => {
-    const c = await respConnect(port);
+    const c = await connectRedis({ host: "127.0.0.1", port });
     try {
       const denied = await c.command("PING");
-      expect(denied).toBeInstanceOf(RespError);
-      expect((denied as RespError).message).toMatch(/^NOAUTH/);
+      expect(denied).toBeInstanceOf(RedisError);
+      expect((denied as RedisError).message).toMatch(/^NOAUTH/);
       const wrong = await c.command("AUTH", "not-the-password");
-      expect(wrong).toBeInstanceOf(RespError);
+      expect(wrong).toBeInstanceOf(RedisError);
       expect(await c.command("AUTH", password)).toBe("OK");
       expect(await c.command("PING")).toBe("PONG");
       expect(await configGet(c, "maxmemory")).toBe(String(1024 * 1024 * 1024 * 0.75));
@@ -176,7 +176,7 @@ Deno.test("persistence rdb and none run as written", async () => {
   for (const k of cases) {
     const conf = redisConf({ ...m, redis: { ...m.redis, persistence: k.persistence } });
     await withRedis(conf, [], async ({ port }) => {
-      const c = await respConnect(port);
+      const c = await connectRedis({ host: "127.0.0.1", port });
       try {
         expect(await configGet(c, "save")).toBe(k.save);
         expect(await configGet(c, "appendonly")).toBe(k.appendonly);

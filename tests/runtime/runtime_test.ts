@@ -161,9 +161,11 @@ Deno.test("runtime: Redis settings are recorded once and restored exactly", asyn
     expect(await redisSnapshot()).toEqual(before);
   } finally {
     // whatever happened, leave Redis as found
-    const { withRedis } = await import("../../runtime/resp.ts");
+    const { configSet, orThrow, withRedis } = await import("../../verify/clients/redis.ts");
     await withRedis({ host: "127.0.0.1", port: 6379 }, async (c) => {
-      for (const [k, v] of Object.entries(before)) if (k !== "requirepass") await c.configSet(k, v);
+      for (const [k, v] of Object.entries(before)) {
+        if (k !== "requirepass") orThrow(await configSet(c, k, v));
+      }
     }).catch(() => {});
     await spec.remove();
   }
@@ -358,10 +360,10 @@ Deno.test({
             ),
           });
           // the started redis-server answers on its port with the generated settings
-          const { withRedis } = await import("../../runtime/resp.ts");
+          const { configGet, withRedis } = await import("../../verify/clients/redis.ts");
           const policy = await withRedis(
             { host: "127.0.0.1", port: f.redisPort },
-            (c) => c.configGet("maxmemory-policy"),
+            (c) => configGet(c, "maxmemory-policy"),
           );
           expect(policy).toBe("allkeys-lru");
           // the state file may hold a Redis password to restore: owner-only

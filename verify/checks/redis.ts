@@ -11,6 +11,11 @@ import { fail, pass, skip } from "../check.ts";
 import type { RedisConnection } from "../clients/redis.ts";
 import { configGet, RedisError, withRedis } from "../clients/redis.ts";
 
+/** `CONFIG GET name`: the value, or an error (a setting the server lacks is one too). */
+async function setting(c: RedisConnection, name: string): Promise<string | RedisError> {
+  return (await configGet(c, name)) ?? new RedisError(`ERR no config parameter ${name}`);
+}
+
 /** Opens a session (with AUTH when the spec sets it) and runs `fn`. */
 function session(ctx: RunContext, fn: (c: RedisConnection) => Promise<Result>): Promise<Result> {
   return withRedis({ ...ctx.targets.redis, signal: ctx.signal }, async (c) => {
@@ -52,9 +57,9 @@ export function persistenceCheck(model: StackModel): Check {
     name: `redis: persistence is ${p} (${expectedPersistence(p)})`,
     run: (ctx) =>
       session(ctx, async (c) => {
-        const aof = await configGet(c, "appendonly");
+        const aof = await setting(c, "appendonly");
         if (aof instanceof RedisError) return configError(aof, "appendonly");
-        const save = await configGet(c, "save");
+        const save = await setting(c, "save");
         if (save instanceof RedisError) return configError(save, "save");
         const actual = `appendonly ${aof}, save ${JSON.stringify(save)}`;
         const ok = p === "aof"
@@ -80,7 +85,7 @@ export function maxmemoryPolicyCheck(model: StackModel): Check {
     name: `redis: maxmemory-policy is ${want}`,
     run: (ctx) =>
       session(ctx, async (c) => {
-        const v = await configGet(c, "maxmemory-policy");
+        const v = await setting(c, "maxmemory-policy");
         if (v instanceof RedisError) return configError(v, "maxmemory-policy");
         return v === want
           ? pass()

@@ -1,7 +1,13 @@
 /**
- * A tiny Redis client (RESP2 over TCP): enough for PING, AUTH and CONFIG GET.
- * Error replies are returned as {@link RedisError} values, not thrown, so a
- * check can look at them (`NOAUTH ...`).
+ * The project's one Redis client (RESP2 over TCP), used by the checks, the
+ * runtime's provisioning and the tests: commands such as PING, AUTH,
+ * CONFIG GET/SET, one at a time per connection (no caller pipelines).
+ *
+ * Error replies are values: {@link RedisConnection.command} returns a
+ * {@link RedisError} for `-NOAUTH ...`, never throws it, so a check can look at
+ * it. What has no reply to return throws: a failed connection, a timeout, and
+ * {@link connectRedis} when its AUTH is refused. {@link orThrow} turns an
+ * error reply into an exception for callers that treat it as a failure.
  *
  * @module
  */
@@ -24,10 +30,20 @@ export type RespValue = string | number | null | RedisError | RespValue[];
 
 /** An open connection. */
 export interface RedisConnection {
-  /** Sends one command and waits for its reply. Throws on connection errors. */
+  /**
+   * Sends one command and waits for its reply (concurrent calls are sent in
+   * turn). An error reply is returned as a {@link RedisError}; connection
+   * errors and timeouts are thrown.
+   */
   command(...args: string[]): Promise<RespValue>;
   /** Closes the connection (idempotent). */
   close(): void;
+}
+
+/** Returns `value`, or throws it when it is an error reply. */
+export function orThrow<T>(value: T | RedisError): T {
+  if (value instanceof RedisError) throw value;
+  return value;
 }
 
 /** Encodes a command as a RESP array of bulk strings. */
@@ -100,16 +116,57 @@ export function decodeReply(
 
 /** Options of {@link connectRedis}. */
 export interface RedisConnectOptions {
+  /** Host name or address. */
   host: string;
+  /** TCP port. */
   port: number;
+  /** Sends `AUTH [user] password` on connect; a refusal is thrown as its {@link RedisError}. */
+  password?: string;
+  /** The ACL user for AUTH (Redis 6+); only with `password`. */
+  user?: string;
   /** Closes the connection when aborted. */
   signal?: AbortSignal;
+  /** Fails the connect, and each reply, that takes longer (default: no limit). */
+  timeoutMs?: number;
 }
 
-/** Opens a connection. Commands are answered in order (no pipelining needed). */
+/** Races `p` against `ms` (when set); `onTimeout` cleans up what `p` may still yield. */
+async function within<T>(
+  p: Promise<T>,
+  ms: number | undefined,
+  message: string,
+  onTimeout?: () => void,
+): Promise<T> {
+  if (ms === undefined) return await p;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout?.();
+          reject(new Error(message));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Opens a connection, authenticated when `password` is given (a refused AUTH
+ * closes it and throws the {@link RedisError}).
+ */
 export async function connectRedis(opts: RedisConnectOptions): Promise<RedisConnection> {
   opts.signal?.throwIfAborted();
-  const conn = await Deno.connect({ hostname: opts.host, port: opts.port });
+  const connecting = Deno.connect({ hostname: opts.host, port: opts.port });
+  const conn = await within(
+    connecting,
+    opts.timeoutMs,
+    `connect to ${opts.host}:${opts.port} timed out`,
+    () => connecting.then((c) => c.close(), () => {}),
+  );
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -133,7 +190,7 @@ export async function connectRedis(opts: RedisConnectOptions): Promise<RedisConn
         pending = pending.slice(r.end);
         return r.value;
       }
-      const n = await conn.read(chunk);
+      const n = await within(conn.read(chunk), opts.timeoutMs, "redis: reply timed out");
       if (n === null) throw new Error("connection closed by Redis");
       const merged = new Uint8Array(pending.length + n);
       merged.set(pending);
@@ -154,7 +211,17 @@ export async function connectRedis(opts: RedisConnectOptions): Promise<RedisConn
     queue = p.catch(() => {});
     return p;
   };
-  return { command, close };
+  const c: RedisConnection = { command, close };
+  if (opts.password) {
+    try {
+      const auth = opts.user ? ["AUTH", opts.user, opts.password] : ["AUTH", opts.password];
+      orThrow(await c.command(...auth));
+    } catch (e) {
+      close();
+      throw e;
+    }
+  }
+  return c;
 }
 
 /** Opens a connection, runs `fn`, and always closes it. */
@@ -170,11 +237,27 @@ export async function withRedis<T>(
   }
 }
 
-/** `CONFIG GET name` as a value, or the error reply. */
-export async function configGet(c: RedisConnection, name: string): Promise<string | RedisError> {
+/**
+ * `CONFIG GET name`: its value, `undefined` when the server has no such
+ * setting, or the error reply (such as CONFIG renamed away, or NOAUTH).
+ */
+export async function configGet(
+  c: RedisConnection,
+  name: string,
+): Promise<string | undefined | RedisError> {
   const r = await c.command("CONFIG", "GET", name);
   if (r instanceof RedisError) return r;
   if (Array.isArray(r) && r.length >= 2 && typeof r[1] === "string") return r[1];
-  if (Array.isArray(r) && r.length === 0) return new RedisError(`ERR no config parameter ${name}`);
+  if (Array.isArray(r) && r.length === 0) return undefined;
   return new RedisError(`ERR unexpected reply to CONFIG GET ${name}`);
+}
+
+/** `CONFIG SET name value`: `OK`, or the error reply. */
+export async function configSet(
+  c: RedisConnection,
+  name: string,
+  value: string,
+): Promise<string | RedisError> {
+  const r = await c.command("CONFIG", "SET", name, value);
+  return r instanceof RedisError ? r : String(r);
 }
