@@ -4,7 +4,7 @@
  *
  *     deno task bench              # every benchmark, default sample counts
  *     deno task bench --runs 20 --iterations 200
- *     deno task bench --only verify   # only some: build, verify, worker (comma-separated)
+ *     deno task bench --only verify   # only some: build, verify, worker, lifecycle (comma-separated)
  *
  * `build` needs nothing; `verify` and `worker` bring up a real stack on this
  * machine (its PostgreSQL, Redis and RabbitMQ, the engine jar), as
@@ -14,7 +14,11 @@
  * `--runs` is the spawned runs of each variant (default 10 for build, 5 for
  * verify); `--iterations` the in-process iterations of build (default 50);
  * `--tasks` the tasks of each throughput batch of `worker` (default 2000; its
- * batches and other counts: `bench/worker_bench.ts --help`).
+ * batches and other counts: `bench/worker_bench.ts --help`). `lifecycle`
+ * runs only when named in `--only`: it loads `--rows` AI context rows
+ * (default 1,000,000) into a scratch database and times the store's insert
+ * against COPY, search and one retention run (`--sample`, `--queries`:
+ * `bench/lifecycle_bench.ts --help`).
  *
  * @module
  */
@@ -23,9 +27,10 @@ import { benchBuild } from "./build_bench.ts";
 import type { BenchRow } from "./build_bench.ts";
 import { benchVerify, domainTable, slowestTable } from "./verify_bench.ts";
 import { benchWorker, workerReport } from "./worker_bench.ts";
+import { benchLifecycle, lifecycleReport } from "./lifecycle_bench.ts";
 
 /** The benchmarks, in the order they run. */
-const BENCHES = ["build", "verify", "worker"] as const;
+const BENCHES = ["build", "verify", "worker", "lifecycle"] as const;
 type BenchName = typeof BENCHES[number];
 
 /**
@@ -55,9 +60,14 @@ if (import.meta.main) {
       iterations: { type: "string" },
       only: { type: "string" },
       tasks: { type: "string" },
+      rows: { type: "string" },
+      sample: { type: "string" },
+      queries: { type: "string" },
     },
   });
-  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...BENCHES];
+  // lifecycle (a scratch database of 1M rows, ~20–30 min) runs only when named.
+  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ??
+    BENCHES.filter((n) => n !== "lifecycle");
   const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
   if (unknown.length > 0 || only.length === 0) {
     console.error(
@@ -97,5 +107,16 @@ if (import.meta.main) {
     const w = await benchWorker({ tasks: values.tasks ? Number(values.tasks) : undefined });
     console.log("## workers\n");
     console.log(workerReport(w));
+  }
+  if (wanted("lifecycle")) {
+    if (wanted("build") || wanted("verify") || wanted("worker")) console.log("");
+    const num = (s: string | undefined) => s === undefined ? undefined : Number(s);
+    const l = await benchLifecycle({
+      rows: num(values.rows),
+      sample: num(values.sample),
+      queries: num(values.queries),
+    });
+    console.log("## AI data lifecycle\n");
+    console.log(lifecycleReport(l));
   }
 }
