@@ -137,7 +137,13 @@ export interface StackModel {
 export const WORKER_APP_DIR = "/procos/app";
 
 /** The project paths a worker container needs, mounted read-only. */
-export const WORKER_SOURCES = ["workers", "compiler", "deno.json", "deno.lock"] as const;
+export const WORKER_SOURCES = ["workers", "compiler", "ops", "deno.json", "deno.lock"] as const;
+
+/**
+ * The named volume the generic worker's `retention` task exports the AI
+ * archive into, mounted at the spec's `ai.retention.export.path`.
+ */
+export const ARCHIVE_VOLUME = "ai_archive";
 
 /** Default in-container ports of each infrastructure kind. */
 export const DEFAULT_PORTS = {
@@ -423,8 +429,9 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     image: w.image,
     ports: [],
     // The workers run from the project's sources: the worker code, the shared
-    // manifest schema under compiler/, and deno.json + deno.lock for the npm
-    // packages (fetched into DENO_DIR, since the mounts are read-only).
+    // manifest schema under compiler/, the retention and archive export
+    // library under ops/, and deno.json + deno.lock for the npm packages
+    // (fetched into DENO_DIR, since the mounts are read-only).
     volumes: [
       ...WORKER_SOURCES.map((p) => ({
         source: `./${p}`,
@@ -434,6 +441,11 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
       { source: `./out/workers/${name}.json`, target: "/procos/manifest.json", read_only: true },
       ...(w.kind === "kernel"
         ? [{ source: `./${spec.processes.path}`, target: "/procos/processes", read_only: true }]
+        : []),
+      // The retention task type exports the archive (docs/retention.md).
+      ...(w.kind === "generic" && spec.ai.retention.export.enabled &&
+          w.topics.some((t) => t.type === "retention")
+        ? [{ source: ARCHIVE_VOLUME, target: spec.ai.retention.export.path }]
         : []),
     ],
     healthcheck: {

@@ -162,12 +162,25 @@ export const AiWorkerManifest = z.strictObject({
   topics: z.array(AiTopicManifest).min(1),
 }).meta({ id: "AiWorkerManifest" });
 
+/** The archive export of the `retention` task type (the spec's `ai.retention.export`). */
+export const RetentionExportManifest = z.strictObject({
+  enabled: z.boolean().meta({
+    description: "Whether archived rows are exported (and only exported rows purged)",
+  }),
+  path: z.string().regex(/^\/[^\0]*$/).meta({
+    description: "Container path of the export folder (gzip JSONL files)",
+  }),
+}).meta({ id: "RetentionExport" });
+
 /** The generic worker's manifest. */
 export const GenericWorkerManifest = z.strictObject({
   ...common,
   kind: z.literal("generic"),
   concurrency: z.number().int().min(1).max(256),
   topics: z.array(GenericTopicManifest).min(1),
+  retentionExport: RetentionExportManifest.optional().meta({
+    description: "Present when a topic has the type retention",
+  }),
 }).meta({ id: "GenericWorkerManifest" });
 
 /** Any worker manifest, told apart by `kind`. */

@@ -7,12 +7,13 @@
  *                         [--export-dir DIR] [--no-export] [--json]
  *
  * It CALLs `procos_apply_retention` (compiled from `ai.retention` into
- * out/sql/init-db.sql; docs/retention.md), exactly as the generic worker's
- * `retention` task type does for the `procos-retention` process. With
- * `ai.retention.export.enabled` it then exports the archived rows not
- * exported yet (`ops/export.ts`) and, when it exported any, CALLs the
- * procedure again at the same instant so that rows past their last phase
- * that were just exported are purged in the same run of the task.
+ * out/sql/init-db.sql; docs/retention.md). With `ai.retention.export.enabled`
+ * it then exports the archived rows not exported yet and, when it exported
+ * any, CALLs the procedure again at the same instant so that rows past their
+ * last phase that were just exported are purged in the same run of the task.
+ * That sequence is `retentionWithExport` (`ops/archive.ts`), which the generic
+ * worker's `retention` task type runs too, for the `procos-retention`
+ * process.
  *
  * @module
  */
@@ -24,8 +25,7 @@ import {
 } from "../compiler/ai_schema.ts";
 import { retentionPolicy } from "../compiler/emit/retention.ts";
 import type { RetentionPolicy } from "../compiler/emit/retention.ts";
-import { applyRetention } from "../workers/generic/handlers.ts";
-import type { RetentionSummary } from "../workers/generic/handlers.ts";
+import { retentionWithExport } from "./archive.ts";
 import {
   COMMON_USAGE,
   connectSpec,
@@ -38,7 +38,7 @@ import {
   withSql,
 } from "./db.ts";
 import type { OpsContext, OpsIo } from "./db.ts";
-import { exportArchive, exportDirOf, parseInstant } from "./export.ts";
+import { exportDirOf, parseInstant } from "./export.ts";
 import type { ExportResult } from "./export.ts";
 
 /** Rows per batch unless `--batch-size` says otherwise. */
@@ -81,68 +81,40 @@ export interface RunRetentionOptions {
   log?: (line: string) => void;
 }
 
-function addCounts(a: Counts, b: Counts, keys: readonly string[]): Counts {
-  const out: Counts = structuredClone(a);
-  for (const k of keys) {
-    out[k] ??= {};
-    for (const [t, n] of Object.entries(b[k] ?? {})) out[k][t] = (out[k][t] ?? 0) + Number(n);
-  }
-  return out;
-}
-
-function numeric(c: Counts): Counts {
-  return Object.fromEntries(
-    Object.entries(c).map((
-      [k, v],
-    ) => [k, Object.fromEntries(Object.entries(v).map(([t, n]) => [t, Number(n)]))]),
-  );
-}
-
 /** Applies the policy (and the export) with an open connection to the spec's database. */
 export async function runRetention(
   ctx: Pick<OpsContext, "model" | "outDir">,
-  sql: Parameters<typeof applyRetention>[0],
+  sql: Parameters<typeof retentionWithExport>[0],
   o: RunRetentionOptions = {},
 ): Promise<RetentionReport> {
   const policy = retentionPolicy(ctx.model.ai);
-  const batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
-  const first: RetentionSummary = await applyRetention(sql, {
+  const exporting = policy.exportRequired && !o.dryRun && !o.noExport;
+  const where = exporting ? await exportDirOf(ctx, o.exportDir) : undefined;
+  const r = await retentionWithExport(sql, {
     at: o.at,
-    batchSize,
+    batchSize: o.batchSize ?? DEFAULT_BATCH_SIZE,
     dryRun: o.dryRun,
+    exportDir: where?.dir,
+    log: o.log,
   });
+  const first = r.runs[0];
   const report: RetentionReport = {
     at: new Date(first.at).toISOString(),
     dryRun: o.dryRun === true,
-    runIds: [Number(first.run_id)],
-    counts: numeric(first.counts),
+    runIds: r.runs.map((x) => Number(x.run_id)),
+    counts: r.counts,
   };
+  if (r.export && where) report.export = { ...r.export, ...where };
   if (!policy.exportRequired) {
     report.exportSkipped = "ai.retention.export.enabled is false";
-    return report;
-  }
-  if (o.dryRun) {
-    const [r] = await sql<{ n: string }[]>`
+  } else if (o.dryRun) {
+    const [c] = await sql<{ n: string }[]>`
       SELECT count(*) AS n FROM ${sql(AI_CONTEXT_ARCHIVE_TABLE)} WHERE exported_at IS NULL`;
     const entering = Object.values(first.counts.archived ?? {}).reduce((s, n) => s + Number(n), 0);
-    report.wouldExport = Number(r.n) + entering;
+    report.wouldExport = Number(c.n) + entering;
     report.exportSkipped = "dry run";
-    return report;
-  }
-  if (o.noExport) {
+  } else if (o.noExport) {
     report.exportSkipped = "--no-export";
-    return report;
-  }
-  const where = await exportDirOf(ctx, o.exportDir);
-  const ex = await exportArchive(sql, { dir: where.dir, log: o.log });
-  report.export = { ...ex, ...where };
-  if (ex.rows > 0) {
-    // Rows past their last phase that were just exported may now be purged.
-    const again = await applyRetention(sql, { at: first.at, batchSize });
-    report.runIds.push(Number(again.run_id));
-    const moved = RETENTION_COUNTS.filter((k) => k !== "unexported");
-    report.counts = addCounts(report.counts, numeric(again.counts), moved);
-    report.counts.unexported = numeric(again.counts).unexported ?? {};
   }
   return report;
 }

@@ -490,6 +490,9 @@ class Up {
             PROCOS_MANIFEST: manifest,
             PROCOS_WORKER: svc.name,
             PROCOS_PROCESSES_PATH: this.processesDir(),
+            // The export folder of the retention task (ai.retention.export.path is
+            // usually not writable on a workstation): deno task retention's fallback.
+            PROCOS_ARCHIVE_PATH: resolve(runtimeDir(this.out), "archive"),
           },
           cwd: this.opts.root,
         };

@@ -100,6 +100,11 @@ export function workerManifest(model: StackModel, w: WorkerModel): WorkerManifes
         concurrency: w.concurrency,
         topics: w.topics.map((t) => genericTopic(t)),
       };
+      // The retention task type exports the archive as `deno task retention` does.
+      if (manifest.topics.some((t) => t.type === "retention")) {
+        const { enabled, path } = model.ai.retention.export;
+        manifest.retentionExport = { enabled, path };
+      }
       break;
   }
   const checked = WorkerManifest.safeParse(manifest);

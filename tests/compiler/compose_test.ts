@@ -114,6 +114,7 @@ Deno.test("compose files", async (t) => {
       assert.equal(doc.name, "procos");
       assert.equal(doc.networks["procos-network"].driver, "bridge");
       assert.deepEqual(Object.keys(doc.volumes), [
+        "ai_archive",
         "ollama_data",
         "postgres_data",
         "rabbitmq_data",
@@ -229,6 +230,10 @@ Deno.test("compose files", async (t) => {
     assert.ok(v(devDoc, "kernel").includes("../workers:/procos/app/workers:ro"));
     assert.ok(v(devDoc, "kernel").includes("../deno.lock:/procos/app/deno.lock:ro"));
     assert.ok(v(devDoc, "kernel").includes("./workers/kernel.json:/procos/manifest.json:ro"));
+    assert.ok(v(devDoc, "kernel").includes("../ops:/procos/app/ops:ro"));
+    // the retention task exports the archive into a named volume, read-write
+    assert.ok(v(devDoc, "generic-worker").includes("ai_archive:/var/lib/procos/archive"));
+    assert.ok(!v(devDoc, "ai-worker").some((x) => x.startsWith("ai_archive:")));
     assert.ok(v(devDoc, "postgres").includes("./sql:/docker-entrypoint-initdb.d:ro"));
     assert.ok(
       v(devDoc, "redis").includes("./redis/redis.conf:/usr/local/etc/redis/redis.conf:ro"),

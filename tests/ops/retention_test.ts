@@ -16,7 +16,8 @@
  *   loses no row and leaves none in two tables; two concurrent runs neither;
  * - a failing batch is recorded in procos_retention_runs and loses nothing;
  * - `deno task retention` and `deno task ai:export` end to end, and the
- *   generic worker's `retention` task type.
+ *   generic worker's `retention` task type (with the export: files written,
+ *   rows marked, and purged in the same task).
  *
  * @module
  */
@@ -743,6 +744,72 @@ Deno.test("generic worker: the retention task type calls procos_apply_retention"
       backoff: { initialMs: 1, factor: 1, maxMs: 1 },
     }, { eventsExchange: "x" });
     await expect(none.handle(ctxOf({}))).rejects.toThrow(/no database configured/);
+  });
+});
+
+Deno.test("generic worker: the retention task with the export exports, marks and purges in one task", async () => {
+  await withFixture(undefined, async ({ sql, policy, dir }) => {
+    expect(policy.exportRequired).toBe(true);
+    const rows = seeds(policy, 20);
+    await insertSeeds(sql, rows);
+    const archiveDir = join(dir, "worker-archive");
+    const handler = genericTopicHandler({
+      name: "procos-retention",
+      type: "retention",
+      lockDurationMs: 600_000,
+      retries: 3,
+      backoff: { initialMs: 1000, factor: 2, maxMs: 1000 },
+    }, { sql, eventsExchange: "procos.events", archiveDir });
+    const ctx = {
+      task: { id: "t1", processInstanceId: "p1", values: { retentionAt: AT.toISOString() } },
+      signal: new AbortController().signal,
+      attempt: 1,
+    } as unknown as TaskContext;
+    const want = expectedCounts(rows, policy);
+    const r = await handler.handle(ctx);
+
+    // the export: gzip JSONL files in the export folder, every archived row once
+    const files = [...Deno.readDirSync(archiveDir)].map((e) => e.name).sort();
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(f).toMatch(/^procos-ai-archive-\d{8}T\d{6}Z-[0-9a-f]{6}-\d{4}\.jsonl\.gz$/);
+    }
+    const lines: Obj[] = [];
+    for (const f of files) lines.push(...await readJsonlGz(join(archiveDir, f)));
+    expect(lines.every((l) => l.format === EXPORT_FORMAT)).toBe(true);
+    const exported = lines.flatMap((l) => (l.messages as Obj[]).map((m) => m.id as string));
+    const archived = rows.filter((s) => expectedPhase(s, policy) === "archived").map((s) => s.id);
+    expect(new Set(exported).size).toBe(exported.length);
+    expect(new Set(exported)).toEqual(new Set(archived));
+    expect(r.variables?.retentionExportedRows).toEqual({ type: "Integer", value: archived.length });
+
+    // ...then purged in the same task, past their last phase; the rest marked exported
+    await expectPhases(sql, rows, policy, new Set(exported));
+    const [{ unmarked }] = await sql<{ unmarked: number }[]>`
+      SELECT count(*)::int AS unmarked FROM ${sql(AI_CONTEXT_ARCHIVE_TABLE)}
+      WHERE exported_at IS NULL`;
+    expect(unmarked).toBe(0);
+    const counts = JSON.parse(String(r.variables?.retentionCounts.value));
+    expect(counts.historical).toEqual(want.historical);
+    expect(counts.archived).toEqual(want.archived);
+    expect(counts.purged).toEqual(want.unexported); // exported, then purged
+    expect(counts.unexported).toEqual({ input: 0, output: 0, system: 0 });
+    expect(Object.values(want.unexported).reduce((a, b) => a + b)).toBeGreaterThan(0);
+
+    // two runs at the same instant, the task reports the first
+    const recorded = await runs(sql);
+    expect(recorded).toHaveLength(2);
+    expect(r.variables?.retentionRunId).toEqual({ type: "Integer", value: Number(recorded[0].id) });
+    expect(r.event?.retentionRunIds).toEqual(recorded.map((x) => Number(x.id)));
+    const ats = await sql<{ at: Date }[]>`
+      SELECT at FROM ${sql(AI_RETENTION_RUNS_TABLE)} ORDER BY id`;
+    expect(ats.map((x) => x.at.getTime())).toEqual([AT.getTime(), AT.getTime()]);
+
+    // again: nothing left to export, no new file, one run
+    const again = await handler.handle(ctx);
+    expect(again.variables?.retentionExportedRows).toEqual({ type: "Integer", value: 0 });
+    expect([...Deno.readDirSync(archiveDir)].map((e) => e.name).sort()).toEqual(files);
+    expect(await runs(sql)).toHaveLength(3);
   });
 });
 

@@ -10,11 +10,15 @@
  * | `publish` | `publishRoutingKey`, `publishMessage` (any), `publishExchange` (default: the events exchange) | `publishMessageId` |
  * | `redis` | `redisOp` (`get`, `set`, `del`), `redisKey`, `redisValue`, `redisTtlSeconds` | `redisResult` |
  * | `noop` | none | none |
- * | `retention` | `retentionAt` (String, ISO instant; default now), `retentionBatchSize` (default 1000), `retentionDryRun` (Boolean) | `retentionRunId`, `retentionCounts` (Json: phase → context type → rows) |
+ * | `retention` | `retentionAt` (String, ISO instant; default now), `retentionBatchSize` (default 1000), `retentionDryRun` (Boolean) | `retentionRunId` (the first run), `retentionCounts` (Json: phase → context type → rows, the runs summed), `retentionExportedRows` (with the export) |
  *
- * `retention` CALLs `procos_apply_retention` (docs/retention.md), the
- * procedure `deno task retention` calls too: the `procos-retention` process
- * runs it on the spec's schedule. It needs the database (`DATABASE_URL`).
+ * `retention` does what `deno task retention` does (`retentionWithExport`,
+ * `ops/archive.ts`; docs/retention.md): CALLs `procos_apply_retention`; with
+ * the manifest's `retentionExport.enabled`, exports the archived rows not
+ * exported yet into its `path` (gzip JSONL), then, if it exported any, CALLs
+ * the procedure again at the same instant so that they are purged when past
+ * their last phase. The `procos-retention` process runs it on the spec's
+ * schedule. It needs the database (`DATABASE_URL`).
  *
  * Failures: a missing or malformed input, an HTTP 4xx (other than 408/429),
  * an SQL error other than a lost connection or a serialization failure, and
@@ -36,6 +40,10 @@ import {
   type TopicHandler,
 } from "../lib/runner.ts";
 import { isTransientDbError, runStatement, type Sql } from "../lib/store.ts";
+import { retentionWithExport } from "../../ops/archive.ts";
+
+export { applyRetention } from "../../ops/archive.ts";
+export type { RetentionCall, RetentionSummary } from "../../ops/archive.ts";
 
 /** Longest text set as a `String` variable. */
 const MAX_STRING = 4000;
@@ -87,6 +95,11 @@ export interface GenericDeps {
   publisher?: EventPublisher;
   /** The default exchange of `publish`. */
   eventsExchange: string;
+  /**
+   * The archive export folder of `retention` (the manifest's
+   * `retentionExport.path` when enabled); unset: `retention` does not export.
+   */
+  archiveDir?: string;
 }
 
 /** The variables each type reads (fetched with the task). */
@@ -241,41 +254,11 @@ async function redis(ctx: TaskContext, cache: Cache | undefined): Promise<TaskRe
   }
 }
 
-/** Options of {@link applyRetention}. */
-export interface RetentionCall {
-  /** The instant to apply the policy at (an ISO string PostgreSQL reads); default the server's now(). */
-  at?: string | Date;
-  /** Rows per batch (each batch its own transaction); default 1000. */
-  batchSize?: number;
-  /** Count what would move, move nothing. */
-  dryRun?: boolean;
-}
-
-/** What `procos_apply_retention` returned. */
-export interface RetentionSummary {
-  /** The run's id in `procos_retention_runs`. */
-  run_id: number;
-  /** The instant applied, as PostgreSQL wrote it. */
-  at: string;
-  /** Whether nothing was moved. */
-  dry_run: boolean;
-  /** Rows per phase (`historical`, `archived`, `purged`, `unexported`) and context type. */
-  counts: Record<string, Record<string, number>>;
-}
-
-/**
- * CALLs `procos_apply_retention` (one short transaction per batch, inside
- * the procedure). Must not run inside a transaction: pass the pool itself.
- */
-export async function applyRetention(sql: Sql, c: RetentionCall = {}): Promise<RetentionSummary> {
-  const at = c.at instanceof Date ? c.at.toISOString() : c.at ?? null;
-  const [row] = await sql`
-    CALL procos_apply_retention(coalesce(${at}::timestamptz, now()),
-      ${c.batchSize ?? 1000}::integer, ${c.dryRun ?? false}::boolean, NULL::jsonb)`;
-  return row.summary as RetentionSummary;
-}
-
-async function retention(ctx: TaskContext, sql: Sql | undefined): Promise<TaskResult> {
+async function retention(
+  ctx: TaskContext,
+  sql: Sql | undefined,
+  archiveDir: string | undefined,
+): Promise<TaskResult> {
   if (!sql) throw new TaskFailure("no database configured (DATABASE_URL)", { permanent: true });
   const v = ctx.task.values;
   let at: Date | undefined;
@@ -301,17 +284,33 @@ async function retention(ctx: TaskContext, sql: Sql | undefined): Promise<TaskRe
     throw permanent("retentionDryRun must be a Boolean");
   }
   try {
-    const s = await applyRetention(sql, {
+    const r = await retentionWithExport(sql, {
       at,
       batchSize: (batch as number | null) ?? undefined,
       dryRun: (dry as boolean | null) ?? undefined,
+      exportDir: archiveDir,
     });
+    const runIds = r.runs.map((x) => Number(x.run_id));
     return {
       variables: {
-        retentionRunId: toVariable(Number(s.run_id)),
-        retentionCounts: { type: "Json", value: JSON.stringify(s.counts) },
+        retentionRunId: toVariable(runIds[0]),
+        retentionCounts: { type: "Json", value: JSON.stringify(r.counts) },
+        ...(r.export ? { retentionExportedRows: toVariable(r.export.rows) } : {}),
       },
-      event: { retentionRunId: s.run_id, retentionCounts: s.counts },
+      event: {
+        retentionRunId: runIds[0],
+        retentionRunIds: runIds,
+        retentionCounts: r.counts,
+        ...(r.export
+          ? {
+            retentionExport: {
+              rows: r.export.rows,
+              conversations: r.export.conversations,
+              files: r.export.files.map((f) => f.path),
+            },
+          }
+          : {}),
+      },
     };
   } catch (e) {
     throw new TaskFailure(`retention failed: ${errorMessage(e)}`, {
@@ -337,7 +336,7 @@ export function genericTopicHandler(t: GenericTopicManifest, d: GenericDeps): To
       case "noop":
         return Promise.resolve({});
       case "retention":
-        return retention(ctx, d.sql);
+        return retention(ctx, d.sql, d.archiveDir);
     }
   };
   return {

@@ -6,7 +6,8 @@
  *
  * Run: `deno run -A workers/generic/main.ts` with `PROCOS_MANIFEST` naming
  * the manifest (`out/workers/generic-worker.json`) and the env file's
- * variables.
+ * variables. `PROCOS_ARCHIVE_PATH` overrides the manifest's
+ * `retentionExport.path` (the local runtime's `<out>/runtime/archive`).
  *
  * @module
  */
@@ -19,10 +20,19 @@ export async function main(): Promise<void> {
   await runTaskWorker<GenericWorkerManifest>({
     kind: "generic",
     needsDatabase: false,
-    topics: ({ manifest, sql, cache, publisher }) =>
-      manifest.topics.map((t) =>
-        genericTopicHandler(t, { sql, cache, publisher, eventsExchange: manifest.events.exchange })
-      ),
+    topics: ({ manifest, sql, cache, publisher }) => {
+      const ex = manifest.retentionExport;
+      const archiveDir = ex?.enabled ? Deno.env.get("PROCOS_ARCHIVE_PATH") || ex.path : undefined;
+      return manifest.topics.map((t) =>
+        genericTopicHandler(t, {
+          sql,
+          cache,
+          publisher,
+          eventsExchange: manifest.events.exchange,
+          archiveDir,
+        })
+      );
+    },
   });
 }
 
