@@ -533,6 +533,15 @@ const historyTable: TableSpec = {
       keys: [{ column: "token_usage" }],
       why: "Token usage analytics: containment and key existence on token_usage.",
     },
+    {
+      name: "procos_ai_context_history_content_fts",
+      method: "gin-fts",
+      keys: [{ expression: AI_CONTEXT_FTS_DOCUMENT }],
+      why: "Full-text search (ai:search) finds past conversations in every phase; without it a " +
+        "search over history is a sequential scan (36 s at 500k rows, docs/benchmarks.md). " +
+        "No trigram index here: it costs twice the FTS index and fuzzy search over long texts " +
+        "gains little from it.",
+    },
   ],
 };
 
@@ -586,6 +595,12 @@ const archiveTable: TableSpec = {
       method: "btree",
       keys: [{ column: "process_instance_id" }, { column: "task_id" }, { column: "created_at" }],
       why: "Export: one conversation (process instance and task) per line, its rows in order.",
+    },
+    {
+      name: "procos_ai_context_archive_content_fts",
+      method: "gin-fts",
+      keys: [{ expression: AI_CONTEXT_FTS_DOCUMENT }],
+      why: "Full-text search (ai:search) over archived conversations, as in the other phases.",
     },
   ],
 };

@@ -301,6 +301,14 @@ Deno.test("ai:search and ai:usage on the real PostgreSQL", async (t) => {
       expect(await explain(sql, { query: "postgres backup", phases: contextPhases() }))
         .toContain(fts);
       expect(await explain(sql, { query: "kubernetis", fuzzy: true })).toContain(trgm);
+      // Every phase has its own full-text index, so a search over history and
+      // the archive is no sequential scan either.
+      const used = await explain(sql, { query: "postgres backup", phases: contextPhases() });
+      for (const ph of contextPhases()) {
+        const idx = aiTable(ph.table).indexes.find((i) => i.method === "gin-fts");
+        expect(idx).toBeDefined();
+        expect(used).toContain(idx!.name);
+      }
     });
 
     await t.step("every lifecycle phase is searched, and the phase shown", async () => {
