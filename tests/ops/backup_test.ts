@@ -66,26 +66,10 @@ import {
   WAL_ARCHIVE_SCRIPT,
   walArchiveCommand,
 } from "../../compiler/emit/compose.ts";
+import { runCli as cli } from "../helpers/cli.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-
-type Io = {
-  stdout: (t: string) => void;
-  stderr: (t: string) => void;
-  env: Record<string, string | undefined>;
-};
-
-async function cli(
-  main: (args: string[], io: Io) => Promise<number>,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env });
-  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
-}
 
 /** Writes a fake dump and its sidecar (as the backup would) into `dir`. */
 async function fakeDump(dir: string, database: string, at: Date, body = "dump"): Promise<string> {

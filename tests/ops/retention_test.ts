@@ -43,6 +43,7 @@ import type { TaskContext } from "../../workers/lib/runner.ts";
 import { TaskFailure } from "../../workers/lib/runner.ts";
 import { dropScratch, psql } from "../helpers/pg.ts";
 import { makeStackSpec } from "../fixtures/stack/make_spec.ts";
+import { runCli as cli } from "../helpers/cli.ts";
 
 /** The fixed instant the policy is applied at. */
 const AT = new Date("2025-06-01T00:00:00Z");
@@ -568,26 +569,6 @@ Deno.test("retention: concurrent runs skip each other's rows; a failing batch is
     );
   });
 });
-
-/** Runs a CLI main with captured output. */
-async function cli(
-  main: (args: string[], io: {
-    stdout: (t: string) => void;
-    stderr: (t: string) => void;
-    env: Record<string, string | undefined>;
-  }) => Promise<number>,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env,
-  });
-  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
-}
 
 Deno.test("deno task retention and ai:export: dry run, run with export and purge, JSON, ranges", async () => {
   await withFixture(undefined, async ({ sql, config, out, dir, env, policy, ctx }) => {

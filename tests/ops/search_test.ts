@@ -34,6 +34,7 @@ import type { SearchOptions } from "../../ops/search.ts";
 import { main as usageMain, usage, usageTable } from "../../ops/usage.ts";
 import { dropScratch, psql } from "../helpers/pg.ts";
 import { makeStackSpec } from "../fixtures/stack/make_spec.ts";
+import { runCli as cli } from "../helpers/cli.ts";
 
 const PI_A = "pi-search-a";
 const PI_B = "pi-search-b";
@@ -132,26 +133,6 @@ async function insertContext(
   }
   const [r] = await sql`INSERT INTO ${sql(table)} ${sql(row)} RETURNING id::text AS id`;
   return r.id;
-}
-
-/** Runs a CLI main with captured output. */
-async function cli(
-  main: (args: string[], io: {
-    stdout: (t: string) => void;
-    stderr: (t: string) => void;
-    env: Record<string, string | undefined>;
-  }) => Promise<number>,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env,
-  });
-  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
 }
 
 /** The index names a plan (EXPLAIN FORMAT JSON) uses. */
