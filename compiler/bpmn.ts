@@ -8,6 +8,7 @@
  * @module
  */
 import { join, relative } from "node:path";
+import { isDeployable } from "./worker_manifest.ts";
 
 /** The largest BPMN file scanned, in bytes. */
 export const MAX_BPMN_BYTES = 10 * 1024 * 1024;
@@ -23,6 +24,8 @@ export interface BpmnFile {
   processIds: string[];
   /** External-task topics, in document order, without repeats. */
   topics: string[];
+  /** The file's text (the build copies it under `out/processes/`). */
+  text: string;
 }
 
 /** The processes folder as scanned. */
@@ -33,6 +36,8 @@ export interface ProcessScan {
   exists: boolean;
   /** Every `*.bpmn` file below it, sorted by path. */
   files: BpmnFile[];
+  /** Every other file the kernel deploys (DMN, forms): path relative to the folder, text. */
+  resources: { file: string; text: string }[];
   /** Files and folders that could not be read: what, why, and what to do. */
   unreadable: { file: string; problem: string; hint: string }[];
 }
@@ -76,7 +81,7 @@ export function scanBpmn(xml: string): { processIds: string[]; topics: string[] 
  * {@link MAX_SCAN_ENTRIES} entries, symlinks not followed). Never throws.
  */
 export async function scanProcesses(dir: string): Promise<ProcessScan> {
-  const scan: ProcessScan = { dir, exists: false, files: [], unreadable: [] };
+  const scan: ProcessScan = { dir, exists: false, files: [], resources: [], unreadable: [] };
   try {
     if (!(await Deno.stat(dir)).isDirectory) return scan;
   } catch {
@@ -84,6 +89,7 @@ export async function scanProcesses(dir: string): Promise<ProcessScan> {
   }
   scan.exists = true;
   const paths: string[] = [];
+  const others: string[] = [];
   let seen = 0;
   // Breadth-first, sorted, bounded: symlinks are not followed.
   const queue = [dir];
@@ -114,9 +120,10 @@ export async function scanProcesses(dir: string): Promise<ProcessScan> {
       const p = join(d, e.name);
       if (e.isDirectory) queue.push(p);
       else if (e.isFile && e.name.endsWith(".bpmn")) paths.push(p);
+      else if (e.isFile && isDeployable(e.name)) others.push(p);
     }
   }
-  for (const p of paths.sort()) {
+  for (const p of [...paths, ...others].sort()) {
     const file = relative(dir, p).split("\\").join("/");
     try {
       const info = await Deno.stat(p);
@@ -125,7 +132,8 @@ export async function scanProcesses(dir: string): Promise<ProcessScan> {
         continue;
       }
       const text = new TextDecoder().decode(await Deno.readFile(p));
-      scan.files.push({ file, ...scanBpmn(text) });
+      if (p.endsWith(".bpmn")) scan.files.push({ file, ...scanBpmn(text), text });
+      else scan.resources.push({ file, text });
     } catch {
       scan.unreadable.push({ file, problem: "cannot be read", hint: "fix its permissions" });
     }

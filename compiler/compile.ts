@@ -17,6 +17,8 @@ import { emitWorkers } from "./emit/workers.ts";
 import { emitRabbitmq } from "./emit/rabbitmq.ts";
 import { emitRedis } from "./emit/redis.ts";
 import { emitBackup } from "./emit/backup.ts";
+import { emitPostgres } from "./emit/postgres.ts";
+import { emitProcesses } from "./emit/processes.ts";
 import { compareCodeUnits, emitManifest } from "./emit/manifest.ts";
 import { writeArtifacts } from "./write.ts";
 import type { WriteResult } from "./write.ts";
@@ -30,6 +32,8 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
   rabbitmq: emitRabbitmq,
   redis: emitRedis,
   backup: emitBackup,
+  postgres: emitPostgres,
+  processes: emitProcesses,
 };
 
 /** Options of {@link compile}. */

@@ -92,5 +92,9 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
 
   const hash = await crypto.subtle.digest("SHA-256", loaded.bytes);
   const specHash = [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash };
+  const processFiles = [...processes.files, ...processes.resources].map((f) => ({
+    file: f.file,
+    text: f.text,
+  }));
+  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash, processFiles };
 }

@@ -6,7 +6,10 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { ProfileName, Spec } from "./schema.ts";
+import { buildOf, type ImageBuild, WORKER_APP_DIR } from "./images.ts";
+import { KERNEL_PROCESSES_PATH } from "./worker_manifest.ts";
 
 /** A secret's value and where it came from. */
 export interface ResolvedSecret {
@@ -28,6 +31,16 @@ export interface ResolvedSpec {
   secrets: Record<string, ResolvedSecret>;
   /** sha256 (hex) of the spec file's bytes. */
   specHash: string;
+  /** The BPMN files under `processes.path` (path relative to it, text). */
+  processFiles?: ProcessFile[];
+}
+
+/** One BPMN file of the processes folder, which the build copies under `out/`. */
+export interface ProcessFile {
+  /** Path relative to the processes folder, with `/` separators. */
+  file: string;
+  /** The file's text. */
+  text: string;
 }
 
 /** Kinds of service in the model: infrastructure kinds and worker kinds. */
@@ -57,6 +70,10 @@ export interface ServiceModel {
   kind: ServiceKind;
   role: "infra" | "worker";
   image: string;
+  /** How Compose builds the image, when ProcOS owns it (`compiler/images.ts`). */
+  build?: ImageBuild;
+  /** A fixed container host name (RabbitMQ's node name and message store follow it). */
+  hostname?: string;
   ports: { target: number; published: number; host_ip?: string }[];
   volumes: { source: string; target: string; read_only?: boolean }[];
   healthcheck: HealthcheckModel;
@@ -89,6 +106,9 @@ export interface StackModel {
     database: string;
     user: string;
     password: string;
+    /** The cluster's superuser, which only the set-up job uses. */
+    superuser: string;
+    superuserPassword: string;
   };
   redis: {
     service: string;
@@ -121,6 +141,8 @@ export interface StackModel {
   messaging: Spec["messaging"];
   ai: Spec["ai"];
   processes: Spec["processes"];
+  /** The BPMN files the kernel deploys, copied to `out/processes/` (`PROCESSES_OUT`). */
+  processFiles: ProcessFile[];
   workers: Array<{
     name: string;
     kind: "kernel" | "ai" | "generic";
@@ -132,12 +154,6 @@ export interface StackModel {
   monitoring: { exporters: boolean };
   security: { hardening: boolean };
 }
-
-/** Where a worker container mounts the project's sources. */
-export const WORKER_APP_DIR = "/procos/app";
-
-/** The project paths a worker container needs, mounted read-only. */
-export const WORKER_SOURCES = ["workers", "compiler", "ops", "deno.json", "deno.lock"] as const;
 
 /**
  * The named volume the generic worker's `retention` task exports the AI
@@ -219,11 +235,12 @@ export function healthTest(
     case "kernel":
     case "ai":
     case "generic":
+      // CMD-SHELL, one string: podman's Docker API splits CMD arguments at
+      // spaces, which would break the script apart (Docker keeps them).
       return [
-        "CMD",
-        "deno",
-        "eval",
-        `const r = await fetch("http://127.0.0.1:${m.port}/health"); Deno.exit(r.ok ? 0 : 1)`,
+        "CMD-SHELL",
+        `deno eval 'const r = await fetch("http://127.0.0.1:${m.port}/health"); ` +
+        `Deno.exit(r.ok ? 0 : 1)'`,
       ];
   }
 }
@@ -293,6 +310,8 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     database: pg.svc.database.name,
     user: pg.svc.database.user,
     password: secret(pg.svc.database.password),
+    superuser: POSTGRES_SUPERUSER,
+    superuserPassword: secret(pg.svc.database.superuser_password ?? pg.svc.database.password),
   };
   const redis = {
     service: rd.name,
@@ -345,17 +364,25 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
   const envOf = (kind: ServiceKind): Record<string, string> => {
     switch (kind) {
       case "postgres":
-        return {
-          POSTGRES_DB: postgres.database,
-          POSTGRES_USER: postgres.user,
-          POSTGRES_PASSWORD: postgres.password,
-        };
+        // The image makes POSTGRES_USER the cluster's superuser: the
+        // application role is created as an ordinary one by the set-up job.
+        return { POSTGRES_USER: postgres.superuser, POSTGRES_PASSWORD: postgres.superuserPassword };
       case "redis":
-        return redis.auth ? { REDIS_PASSWORD: redis.password, REDISCLI_AUTH: redis.password } : {};
+        return {
+          ...(redis.auth ? { REDIS_PASSWORD: redis.password, REDISCLI_AUTH: redis.password } : {}),
+          PROCOS_CONFIG_DIGEST: digest({ redis, resources: rd.svc.resources }),
+        };
       case "rabbitmq":
         // User, vhost and password come from the generated definitions, which
-        // RabbitMQ loads at boot (it then ignores RABBITMQ_DEFAULT_*).
-        return {};
+        // RabbitMQ loads at boot (it then ignores RABBITMQ_DEFAULT_*). Their
+        // digest makes Compose recreate the broker when they change.
+        return {
+          PROCOS_CONFIG_DIGEST: digest({
+            rabbitmq,
+            messaging: spec.messaging,
+            resources: mq.svc.resources,
+          }),
+        };
       case "ollama":
         return {
           OLLAMA_HOST: addressing === "host"
@@ -398,12 +425,16 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     kind: s.kind,
     role: "infra",
     image: s.image,
+    build: buildOf(s.image),
+    // RabbitMQ names its node, and the message store under it, after the host.
+    hostname: s.kind === "rabbitmq" ? name : undefined,
     ports: s.ports,
-    volumes: s.volumes,
+    volumes: s.volumes.map((v) => ({ ...v, source: processesCopy(v.source, spec.processes.path) })),
     healthcheck: {
       test: healthTest(s.kind, {
-        postgresUser: postgres.user,
-        postgresDb: postgres.database,
+        // the superuser's own database exists before the set-up job has run
+        postgresUser: postgres.superuser,
+        postgresDb: "postgres",
         port: s.kind === "camunda" ? camunda.port : 0,
         enhanced,
       }),
@@ -428,19 +459,13 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     role: "worker",
     image: w.image,
     ports: [],
-    // The workers run from the project's sources: the worker code, the shared
-    // manifest schema under compiler/, the retention and archive export
-    // library under ops/, and deno.json + deno.lock for the npm packages
-    // (fetched into DENO_DIR, since the mounts are read-only).
+    // The worker image holds the code and its npm packages; the container
+    // mounts only what `deno task build` wrote for it.
+    build: buildOf(w.image),
     volumes: [
-      ...WORKER_SOURCES.map((p) => ({
-        source: `./${p}`,
-        target: `${WORKER_APP_DIR}/${p}`,
-        read_only: true,
-      })),
       { source: `./out/workers/${name}.json`, target: "/procos/manifest.json", read_only: true },
       ...(w.kind === "kernel"
-        ? [{ source: `./${spec.processes.path}`, target: "/procos/processes", read_only: true }]
+        ? [{ source: PROCESSES_OUT, target: KERNEL_PROCESSES_PATH, read_only: true }]
         : []),
       // The retention task type exports the archive (docs/retention.md).
       ...(w.kind === "generic" && spec.ai.retention.export.enabled &&
@@ -453,20 +478,15 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
       interval: "30s",
       timeout: "10s",
       retries: 3,
-      start_period: "30s",
+      start_period: w.kind === "kernel"
+        ? `${30 + MODEL_PULL_BUDGET_SECONDS * modelCount(spec)}s`
+        : "30s",
     },
     restart: "unless-stopped",
     dependsOn: [...w.depends_on],
     external: false,
     env: { ...envOf(w.kind), PROCOS_MANIFEST: "/procos/manifest.json", PROCOS_WORKER: name },
-    command: [
-      "deno",
-      "run",
-      "--allow-all",
-      "--node-modules-dir=none",
-      `--config=${WORKER_APP_DIR}/deno.json`,
-      `${WORKER_APP_DIR}/workers/${w.kind}/main.ts`,
-    ],
+    command: workerCommand(w.kind),
   }));
 
   const all = [...infra, ...workers];
@@ -494,6 +514,10 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     messaging: spec.messaging,
     ai: spec.ai,
     processes: spec.processes,
+    processFiles: [...(r.processFiles ?? [])].sort((
+      a,
+      b,
+    ) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)),
     workers: workerEntries.map(([name, w]) => ({
       name,
       kind: w.kind,
@@ -505,6 +529,51 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     monitoring: spec.monitoring ?? { exporters: false },
     security: spec.security ?? { hardening: false },
   };
+}
+
+/** The PostgreSQL cluster's superuser (the image's `POSTGRES_USER`). */
+export const POSTGRES_SUPERUSER = "postgres";
+
+/**
+ * How long the kernel may take per model it pulls before it reports ready
+ * (a first pull of llama3.2:1b is about 1.3 GB): its health check's start
+ * period grows by this much per model, so Compose keeps waiting meanwhile.
+ */
+export const MODEL_PULL_BUDGET_SECONDS = 1200;
+
+/** How many models the kernel makes sure of (every provider's). */
+function modelCount(spec: Spec): number {
+  return spec.ai.providers.reduce((n, p) => n + p.models.length, 0);
+}
+
+/** A short, stable digest of a JSON value (sha256, 16 hex digits). */
+function digest(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+/** Where `deno task build` copies the BPMN processes, as a model volume source. */
+export const PROCESSES_OUT = "./out/processes";
+
+/** A volume source naming the spec's processes folder becomes its copy under `out/`. */
+function processesCopy(source: string, processesPath: string): string {
+  const norm = (p: string) => p.replace(/^\.\//, "").replace(/\/+$/, "");
+  return source.startsWith("./") && norm(source) === norm(processesPath) ? PROCESSES_OUT : source;
+}
+
+/**
+ * The command of a worker container: the worker image's code, with the npm
+ * packages it resolved at build time (`--cached-only`: nothing is fetched at
+ * start).
+ */
+export function workerCommand(kind: "kernel" | "ai" | "generic"): string[] {
+  return [
+    "deno",
+    "run",
+    "--allow-all",
+    "--cached-only",
+    `--config=${WORKER_APP_DIR}/deno.json`,
+    `${WORKER_APP_DIR}/workers/${kind}/main.ts`,
+  ];
 }
 
 /**
@@ -527,5 +596,15 @@ export const RABBITMQ_COMMAND: string[] = [
 
 function redisCommand(auth: boolean): string[] {
   const base = "exec docker-entrypoint.sh redis-server /usr/local/etc/redis/redis.conf";
-  return ["sh", "-c", auth ? `${base} --requirepass "$REDIS_PASSWORD"` : base];
+  if (!auth) return ["sh", "-c", base];
+  // The password goes into a config file only the redis user reads, never on
+  // a command line (where `ps` shows it); `"` and `\` are escaped for Redis.
+  const authFile = "/tmp/procos-redis-auth.conf";
+  return [
+    "sh",
+    "-c",
+    `umask 077 && printf 'requirepass "%s"\\n' "$(printf '%s' "$REDIS_PASSWORD" | ` +
+    `sed 's/[\\\\"]/\\\\&/g')" > ${authFile} && chown redis ${authFile} && ` +
+    `${base} --include ${authFile}`,
+  ];
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { ENGINE_IMAGE, WORKER_IMAGE } from "./images.ts";
 
 /** A duration such as `30s`, `5m`, `7d` (units: ms, s, m, h, d). */
 export const Duration = z.string().regex(/^[0-9]{1,9}(ms|s|m|h|d)$/, {
@@ -95,6 +96,12 @@ export const PostgresService = z.strictObject({
     name: Name,
     user: Name,
     password: Name,
+    /**
+     * The secret of the cluster's superuser (`postgres`), which only the
+     * set-up job uses; the application role is an ordinary one. Defaults to
+     * `password`'s secret.
+     */
+    superuser_password: Name.optional(),
   }),
 });
 
@@ -140,6 +147,8 @@ export const OllamaService = z.strictObject({
 export const CamundaService = z.strictObject({
   kind: z.literal("camunda"),
   ...serviceBase,
+  // The ProcOS engine, built from engine/: what the tests run is what users run.
+  image: Image.default(ENGINE_IMAGE),
   engine: z.strictObject({
     database: Name,
     admin_user: Name,
@@ -191,7 +200,7 @@ export const GenericTopic = z.strictObject({
 const workerBase = {
   depends_on: z.array(Name).max(32).default([]),
   health_port: Port,
-  image: Image.default("denoland/deno:2.9.6"),
+  image: Image.default(WORKER_IMAGE),
 };
 
 /** The kernel: deploys processes, pulls models, starts the workers. */

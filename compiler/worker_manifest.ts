@@ -29,6 +29,21 @@ export const AI_CONTEXT_TABLE = "procos_ai_context";
 /** Where the kernel container sees the BPMN processes folder. */
 export const KERNEL_PROCESSES_PATH = "/procos/processes";
 
+/** The file endings the kernel deploys from the processes folder (lower case). */
+export const DEPLOYABLE_EXTENSIONS: readonly string[] = [
+  ".bpmn",
+  ".bpmn20.xml",
+  ".dmn",
+  ".dmn11.xml",
+  ".form",
+];
+
+/** Whether the kernel deploys a file of this name. */
+export function isDeployable(name: string): boolean {
+  const lower = name.toLowerCase();
+  return DEPLOYABLE_EXTENSIONS.some((x) => lower.endsWith(x));
+}
+
 /** Environment variables a worker reads connection credentials from. */
 export const WORKER_ENV = {
   camundaUsername: "CAMUNDA_USERNAME",

@@ -17,7 +17,8 @@ import { formatDiagnostic, SpecError } from "../compiler/diagnostics.ts";
 import { MANIFEST_FILE, parseManifest } from "../compiler/emit/manifest.ts";
 import { PROFILES } from "../compiler/schema.ts";
 import type { ProfileName } from "../compiler/schema.ts";
-import { composeDown, composeUp, dockerAvailable } from "./docker.ts";
+import { composeDown, composeEndpoints, composeUp, findDocker } from "./docker.ts";
+import { ContainerApi } from "./docker_api.ts";
 import { formatRuntimeError, RuntimeError } from "./errors.ts";
 import { loadHostModel, localDown, localUp } from "./local.ts";
 import { readState, removeState, writeState } from "./state.ts";
@@ -129,17 +130,29 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     }
     const outDir = resolve(o.out);
     const state = await readState(outDir).catch(() => undefined);
-    const useDocker = o.engine === "docker" ||
-      (o.engine === "auto" &&
-        (o.command === "down" && state
-          ? state.engine === "compose"
-          : await dockerAvailable(io.env)));
+    const wantDocker = o.engine === "docker" ||
+      (o.engine === "auto" && (o.command !== "down" || !state || state.engine === "compose"));
+    const docker = wantDocker ? await findDocker(io.env) : undefined;
+    if (o.engine === "docker" && !docker) {
+      throw new RuntimeError(
+        "--engine docker: no Docker Engine API answers (DOCKER_HOST, /var/run/docker.sock or " +
+          "the podman socket of tools/podman-setup.sh) with docker compose or docker-compose; " +
+          "run `deno task images` (it sets podman up here), or use --engine local",
+      );
+    }
+    const useDocker = docker !== undefined;
     if (o.command === "up") {
       const profile = o.profile ?? (await builtProfile(outDir)) ?? "development";
       if (useDocker) {
         const model = await loadHostModel(o.config, profile, io.env);
-        io.stdout(`procos up: Docker engine found; docker compose (profile ${profile})`);
-        await composeUp(outDir, profile, o.services ?? []);
+        io.stdout(
+          `procos up: Docker API at ${docker.dockerHost}; ${docker.compose.join(" ")} ` +
+            `(profile ${profile}, project ${model.project})`,
+        );
+        await composeUp(docker, outDir, profile, model.project, {
+          services: o.services ?? [],
+          log: (l) => io.stdout(`  ${l}`),
+        });
         await writeState(outDir, {
           version: 1,
           engine: "compose",
@@ -151,7 +164,11 @@ export async function main(args: string[], io: CliIo): Promise<number> {
           updatedAt: "",
           services: {},
         });
-        await writeEndpoints(outDir, model);
+        await writeEndpoints(
+          outDir,
+          model,
+          await composeEndpoints(new ContainerApi(docker.dockerHost), model),
+        );
         io.stdout("procos up: the stack is up and healthy");
         return 0;
       }
@@ -172,7 +189,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     // down
     if (useDocker) {
       const profile = state?.profile ?? o.profile ?? (await builtProfile(outDir)) ?? "development";
-      await composeDown(outDir, profile, o.purge);
+      await composeDown(docker, outDir, profile, state?.project ?? "procos", o.purge);
       await removeState(outDir);
       await removeEndpoints(outDir);
       io.stdout("procos down: done");

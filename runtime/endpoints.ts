@@ -34,10 +34,14 @@ export function endpointsFile(outDir: string): string {
   return `${runtimeDir(outDir)}/endpoints.json`;
 }
 
-/** Writes `endpoints.json` for a host-addressed model. */
-export async function writeEndpoints(outDir: string, model: StackModel): Promise<void> {
+/** Writes `endpoints.json`: `endpoints`, or those of a host-addressed model. */
+export async function writeEndpoints(
+  outDir: string,
+  model: StackModel,
+  endpoints: Endpoints = endpointsOf(model),
+): Promise<void> {
   await Deno.mkdir(runtimeDir(outDir), { recursive: true });
-  await writeFileAtomic(endpointsFile(outDir), JSON.stringify(endpointsOf(model), null, 2) + "\n");
+  await writeFileAtomic(endpointsFile(outDir), JSON.stringify(endpoints, null, 2) + "\n");
 }
 
 /** Removes it (no error when missing). */

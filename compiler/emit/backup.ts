@@ -1,7 +1,7 @@
 /**
  * The backup emitter: for the production profile of a spec with a `backup`
  * section, `backup/backup.sh`, the loop the production `backup` service runs
- * (Compose mounts it, see {@link BACKUP_SCRIPT} in `./compose.ts`), rendered
+ * (Compose mounts it, see {@link BACKUP_SCRIPT} in `./containers.ts`), rendered
  * from `templates/backup.sh.hbs`.
  *
  * Every 20 s the loop checks the cron schedule (UTC) and, once per matching
@@ -18,7 +18,7 @@ import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
 import { AI_TABLES } from "../ai_schema.ts";
 import { quoteLiteral } from "../sql_quote.ts";
-import { BACKUP_SCRIPT } from "./compose.ts";
+import { BACKUP_SCRIPT } from "./containers.ts";
 
 /** One cron field of the numeric forms the backup loop understands. */
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;

@@ -19,51 +19,28 @@
 import { stringify } from "yaml";
 import type { Artifact } from "./artifact.ts";
 import type { HealthcheckModel, ServiceKind, ServiceModel, StackModel } from "../model.ts";
+import type { ImageBuild } from "../images.ts";
+import {
+  type AuxiliaryService,
+  auxiliaryServices,
+  type Hardening,
+  hardeningOf,
+  PRODUCTION_PROFILE,
+  type SetupJob,
+  setupJobs,
+  startedServices,
+} from "./containers.ts";
+import { walArchiveCommand, walArchiveMounts, walArchiving } from "./postgres.ts";
 
 /** The development (and base) Compose file, relative to `out/`. */
 export const COMPOSE_FILE = "compose.yaml";
 /** The production override file, relative to `out/`. */
 export const COMPOSE_PRODUCTION_FILE = "compose.production.yaml";
-/** The backup loop the production `backup` service runs, relative to `out/`. */
-export const BACKUP_SCRIPT = "backup/backup.sh";
-/**
- * With `backup.wal_archive`: the production PostgreSQL's client authentication
- * (the image's, plus replication connections for `pg_basebackup`), relative to
- * `out/`.
- */
-export const PG_HBA_FILE = "postgres/pg_hba.conf";
-/** With `backup.wal_archive`: PostgreSQL's `archive_command` script, relative to `out/`. */
-export const WAL_ARCHIVE_SCRIPT = "postgres/archive-wal.sh";
-/** Where the production PostgreSQL archives its WAL, in its container (`<backup.path>/wal`). */
-export const WAL_ARCHIVE_DIR = "/wal-archive";
-/** Where the generated PostgreSQL files are mounted in its container. */
-const PG_CONF_DIR = "/procos/postgres";
-/** The Compose profile the production-only services belong to. */
-export const PRODUCTION_PROFILE = "production";
-
-/** Pinned images of the containers the production profile adds. */
-export const AUXILIARY_IMAGES = {
-  postgresExporter: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
-  redisExporter: "oliver006/redis_exporter:v1.62.0",
-} as const;
-
 /** Log rotation of every container in production. */
 export const PRODUCTION_LOGGING = {
   driver: "json-file",
   options: { "max-size": "10m", "max-file": "3" },
 } as const;
-
-/**
- * Capabilities the official PostgreSQL, Redis and RabbitMQ entrypoints need:
- * they start as root, chown their data folder and switch to their own user.
- */
-export const ENTRYPOINT_CAPABILITIES: readonly string[] = [
-  "CHOWN",
-  "DAC_OVERRIDE",
-  "FOWNER",
-  "SETGID",
-  "SETUID",
-];
 
 /** The `docker compose` command that starts a stack built with `profile`. */
 export function startCommand(profile: StackModel["profile"], outDir = "out"): string {
@@ -72,166 +49,6 @@ export function startCommand(profile: StackModel["profile"], outDir = "out"): st
     ? `docker compose -f ${base} -f ${outDir}/${COMPOSE_PRODUCTION_FILE} ` +
       `--profile ${PRODUCTION_PROFILE} up -d`
     : `docker compose -f ${base} up -d`;
-}
-
-/** Security settings of one container in the hardened production override. */
-export interface Hardening {
-  /** Capabilities dropped (`["ALL"]` or nothing). */
-  capDrop: string[];
-  /** Capabilities added back after the drop. */
-  capAdd: string[];
-  /** Mount the root filesystem read-only. */
-  readOnly: boolean;
-  /** Writable tmpfs mounts (needed with a read-only root). */
-  tmpfs: string[];
-}
-
-/**
- * A container the production profile adds around the model's services: the
- * backup loop and the monitoring exporters. Volume sources follow the model's
- * convention (relative to the spec's folder; generated files under `./out/`).
- */
-export interface AuxiliaryService {
-  name: string;
-  image: string;
-  /** Environment, written to `env/<name>.env` by the env emitter. */
-  env: Record<string, string>;
-  command?: string[];
-  ports: ServiceModel["ports"];
-  volumes: ServiceModel["volumes"];
-  healthcheck?: HealthcheckModel;
-  dependsOn: string[];
-  restart: ServiceModel["restart"];
-  resources: { cpus: number; memory: string };
-  hardening: Hardening;
-}
-
-const NO_HARDENING: Hardening = { capDrop: [], capAdd: [], readOnly: false, tmpfs: [] };
-
-/**
- * The hardening of a model service by kind. Conservative: the databases and
- * the broker keep what their entrypoints need; Ollama and Camunda keep their
- * default capabilities (their needs are not verified); workers run with no
- * capability on a read-only root.
- */
-export function hardeningOf(kind: ServiceKind): Hardening {
-  switch (kind) {
-    case "postgres":
-    case "redis":
-    case "rabbitmq":
-      return { capDrop: ["ALL"], capAdd: [...ENTRYPOINT_CAPABILITIES], readOnly: false, tmpfs: [] };
-    case "kernel":
-    case "ai":
-    case "generic":
-      // The deno image caches modules in DENO_DIR=/deno-dir.
-      return { capDrop: ["ALL"], capAdd: [], readOnly: true, tmpfs: ["/tmp", "/deno-dir"] };
-    case "ollama":
-    case "camunda":
-      return NO_HARDENING;
-  }
-}
-
-/**
- * The production-only containers of a model: `backup` when the spec has a
- * `backup` section, `postgres-exporter` and `redis-exporter` when
- * `monitoring.exporters` is on. Empty for development. Pure.
- */
-export function auxiliaryServices(model: StackModel): AuxiliaryService[] {
-  if (model.profile !== "production") return [];
-  const out: AuxiliaryService[] = [];
-  const byName = new Map(model.services.map((s) => [s.name, s]));
-  const pg = model.postgres;
-  const pgService = byName.get(pg.service);
-  const restart = pgService?.restart ?? "unless-stopped";
-  if (model.backup) {
-    out.push({
-      name: "backup",
-      image: pgService?.image ?? "postgres:15-alpine",
-      env: {
-        PGHOST: pg.host,
-        PGPORT: String(pg.port),
-        PGDATABASE: pg.database,
-        PGUSER: pg.user,
-        PGPASSWORD: pg.password,
-      },
-      command: ["sh", "/procos/backup.sh"],
-      ports: [],
-      volumes: [
-        { source: model.backup.path, target: "/backups" },
-        { source: `./out/${BACKUP_SCRIPT}`, target: "/procos/backup.sh", read_only: true },
-      ],
-      healthcheck: {
-        test: ["CMD", "pg_isready", "-q"],
-        interval: "60s",
-        timeout: "10s",
-        retries: 3,
-        start_period: "30s",
-      },
-      dependsOn: [pg.service],
-      restart,
-      resources: { cpus: 0.5, memory: "512m" },
-      hardening: { capDrop: ["ALL"], capAdd: ["DAC_OVERRIDE"], readOnly: true, tmpfs: ["/tmp"] },
-    });
-  }
-  if (model.monitoring.exporters) {
-    const exporterHardening: Hardening = {
-      capDrop: ["ALL"],
-      capAdd: [],
-      readOnly: true,
-      tmpfs: [],
-    };
-    out.push({
-      name: "postgres-exporter",
-      image: AUXILIARY_IMAGES.postgresExporter,
-      env: {
-        DATA_SOURCE_URI: `${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
-        DATA_SOURCE_USER: pg.user,
-        DATA_SOURCE_PASS: pg.password,
-      },
-      ports: [{ target: 9187, published: 9187, host_ip: "127.0.0.1" }],
-      volumes: [],
-      dependsOn: [pg.service],
-      restart,
-      resources: { cpus: 0.25, memory: "128m" },
-      hardening: exporterHardening,
-    });
-    const rd = model.redis;
-    out.push({
-      name: "redis-exporter",
-      image: AUXILIARY_IMAGES.redisExporter,
-      env: {
-        REDIS_ADDR: `redis://${rd.host}:${rd.port}`,
-        ...(rd.auth ? { REDIS_PASSWORD: rd.password } : {}),
-      },
-      ports: [{ target: 9121, published: 9121, host_ip: "127.0.0.1" }],
-      volumes: [],
-      dependsOn: [rd.service],
-      restart: byName.get(rd.service)?.restart ?? "unless-stopped",
-      resources: { cpus: 0.25, memory: "128m" },
-      hardening: exporterHardening,
-    });
-  }
-  const taken = new Set(model.services.map((s) => s.name));
-  for (const a of out) {
-    if (taken.has(a.name)) {
-      throw new Error(
-        `service name "${a.name}" is reserved by the production profile ` +
-          `(it adds a ${a.name} container); rename that service or worker in the spec`,
-      );
-    }
-  }
-  const published = new Set(model.services.flatMap((s) => s.ports.map((p) => p.published)));
-  for (const a of out) {
-    for (const p of a.ports) {
-      if (published.has(p.published)) {
-        throw new Error(
-          `port ${p.published} is published by a service and by the production ${a.name}; ` +
-            `publish that service on another port`,
-        );
-      }
-    }
-  }
-  return out;
 }
 
 /**
@@ -253,6 +70,7 @@ export function generatedMounts(model: StackModel): string[] {
   const volumes = [
     ...startedServices(model).flatMap(mountsOf),
     ...auxiliaryServices(model).flatMap((a) => a.volumes),
+    ...setupJobs(model).flatMap((j) => j.volumes),
     ...walArchiveMounts(model),
   ];
   const paths = volumes.map((v) => v.source).filter((s) => s.startsWith("./out/"));
@@ -272,8 +90,8 @@ export function escapeInterpolation<T>(value: T): T {
 }
 
 /**
- * Emits the Compose artifacts (and, with WAL archiving, PostgreSQL's files).
- * The backup script the backup service mounts is `./backup.ts`'s. Pure.
+ * Emits the Compose artifacts. The scripts the containers mount are other
+ * emitters' (`./backup.ts`, `./postgres.ts`). Pure.
  */
 export function emitCompose(model: StackModel): Artifact[] {
   const aux = auxiliaryServices(model);
@@ -286,10 +104,6 @@ export function emitCompose(model: StackModel): Artifact[] {
       path: COMPOSE_PRODUCTION_FILE,
       content: render(productionDocument(model, aux), PRODUCTION_HEADER),
     });
-    if (walArchiving(model)) {
-      out.push({ path: PG_HBA_FILE, content: PG_HBA, mode: 0o644 });
-      out.push({ path: WAL_ARCHIVE_SCRIPT, content: archiveWalScript(), mode: 0o644 });
-    }
   }
   return out;
 }
@@ -314,21 +128,26 @@ function render(doc: Record<string, unknown>, header: string[]): string {
 }
 
 /** The model's services that Compose starts (external ones run elsewhere). */
-export function startedServices(model: StackModel): ServiceModel[] {
-  return model.services.filter((s) => !s.external);
-}
 
 function baseDocument(model: StackModel): Record<string, unknown> {
   const services = startedServices(model);
   const names = new Set(services.map((s) => s.name));
-  const network: Record<string, unknown> = {
-    name: model.network.name,
-    driver: model.network.driver,
-  };
+  // No `name:`: Compose prefixes the project's name, so two stacks on one
+  // host each get their own network.
+  const network: Record<string, unknown> = { driver: model.network.driver };
   if (model.network.subnet) network.ipam = { config: [{ subnet: model.network.subnet }] };
+  const jobs = setupJobs(model);
+  // Each job comes right after the last service it waits for (startup order).
+  const entries: Array<[string, Record<string, unknown>]> = [];
+  for (const s of services) {
+    entries.push([s.name, baseService(model, s, names, jobs)]);
+    for (const j of jobs.filter((j) => j.dependsOn.at(-1) === s.name)) {
+      entries.push([j.name, jobService(model, j, names)]);
+    }
+  }
   const doc: Record<string, unknown> = {
     name: model.project,
-    services: Object.fromEntries(services.map((s) => [s.name, baseService(model, s, names)])),
+    services: Object.fromEntries(entries),
     networks: { [model.network.name]: network },
   };
   if (model.volumes.length > 0) {
@@ -340,8 +159,6 @@ function baseDocument(model: StackModel): Record<string, unknown> {
 /** Generated configuration each infrastructure kind mounts read-only. */
 function configMounts(kind: ServiceKind): ServiceModel["volumes"] {
   switch (kind) {
-    case "postgres":
-      return [{ source: "./out/sql", target: "/docker-entrypoint-initdb.d", read_only: true }];
     case "redis":
       return [{
         source: "./out/redis/redis.conf",
@@ -413,8 +230,20 @@ function dependsOnEntry(deps: string[], names: Set<string>): Record<string, unkn
   return Object.fromEntries(kept.map((d) => [d, { condition: "service_healthy" }]));
 }
 
+/** The CFS period CPU quotas are counted in (Docker's default, 100 ms). */
+export const CPU_PERIOD_US = 100_000;
+
+/**
+ * A CPU limit as a CFS quota: unlike `cpus` (NanoCPUs), which Docker refuses
+ * above the host's CPU count, a quota larger than the host simply never
+ * throttles, so one file runs on a small host and limits on a large one.
+ */
+function cpuEntries(r: { cpus: number }): Record<string, unknown> {
+  return { cpu_period: CPU_PERIOD_US, cpu_quota: Math.round(r.cpus * CPU_PERIOD_US) };
+}
+
 function limitsOf(r: { cpus: number; memory: string }): Record<string, unknown> {
-  return { cpus: r.cpus, memory: r.memory };
+  return { memory: r.memory };
 }
 
 /** Half of a memory size such as `4g` → `2g`, `1g` → `512m`, `512m` → `256m`. */
@@ -436,17 +265,35 @@ export function halfMemory(size: string): string {
   return `${n}${units[u]}`;
 }
 
-/** Reservations: half of each limit. */
+/**
+ * Reservations: half the memory limit. CPU reservations take effect only in
+ * swarm mode, so half the CPUs become a relative weight instead (1024 per CPU).
+ */
 function reservationsOf(r: { cpus: number; memory: string }): Record<string, unknown> {
-  return { cpus: r.cpus / 2, memory: halfMemory(r.memory) };
+  return { memory: halfMemory(r.memory) };
+}
+
+function cpuSharesOf(r: { cpus: number }): number {
+  return Math.max(2, Math.round((r.cpus / 2) * 1024));
+}
+
+/** Compose's `build:` of an image ProcOS owns (paths relative to `out/`). */
+function buildEntry(b: ImageBuild): Record<string, unknown> {
+  return {
+    context: b.context === "." ? ".." : composeSource(`./${b.context}`),
+    dockerfile: b.dockerfile,
+  };
 }
 
 function baseService(
   model: StackModel,
   s: ServiceModel,
   names: Set<string>,
+  jobs: SetupJob[],
 ): Record<string, unknown> {
   const svc: Record<string, unknown> = { image: s.image };
+  if (s.build) svc.build = buildEntry(s.build);
+  if (s.hostname) svc.hostname = s.hostname;
   if (s.command) svc.command = [...s.command];
   svc.restart = s.restart;
   svc.env_file = [`./env/${s.name}.env`];
@@ -454,11 +301,40 @@ function baseService(
   const volumes = mountsOf(s);
   if (volumes.length > 0) svc.volumes = volumes.map((v) => volumeEntry(s.name, v));
   svc.healthcheck = healthcheckEntry(s.healthcheck);
-  const deps = dependsOnEntry(s.dependsOn, names);
-  if (deps) svc.depends_on = deps;
-  if (s.resources) svc.deploy = { resources: { limits: limitsOf(s.resources) } };
+  const deps: Record<string, unknown> = dependsOnEntry(s.dependsOn, names) ?? {};
+  for (const j of jobs.filter((j) => j.before.includes(s.name))) {
+    deps[j.name] = { condition: "service_completed_successfully" };
+  }
+  if (Object.keys(deps).length > 0) svc.depends_on = deps;
+  if (s.resources) {
+    Object.assign(svc, cpuEntries(s.resources));
+    svc.deploy = { resources: { limits: limitsOf(s.resources) } };
+  }
   svc.networks = [model.network.name];
   return svc;
+}
+
+/** A set-up job's service: runs once per `up`, never restarted. */
+function jobService(model: StackModel, j: SetupJob, names: Set<string>): Record<string, unknown> {
+  const svc: Record<string, unknown> = { image: j.image };
+  if (j.command) svc.command = [...j.command];
+  svc.restart = j.restart;
+  svc.env_file = [`./env/${j.name}.env`];
+  svc.volumes = j.volumes.map((v) => volumeEntry(j.name, v));
+  const deps = dependsOnEntry(j.dependsOn, names);
+  if (deps) svc.depends_on = deps;
+  Object.assign(svc, cpuEntries(j.resources));
+  svc.deploy = { resources: { limits: limitsOf(j.resources) } };
+  svc.networks = [model.network.name];
+  return svc;
+}
+
+/** A set-up job in the production override: hardened, with rotated logs. */
+function jobOverride(model: StackModel, j: SetupJob): Record<string, unknown> {
+  return {
+    ...hardeningEntries(model, j.hardening),
+    logging: structuredClone(PRODUCTION_LOGGING),
+  };
 }
 
 function hardeningEntries(model: StackModel, h: Hardening): Record<string, unknown> {
@@ -479,6 +355,8 @@ function productionOverride(model: StackModel, s: ServiceModel): Record<string, 
   }
   svc.healthcheck = healthcheckEntry(s.healthcheck);
   if (s.resources) {
+    Object.assign(svc, cpuEntries(s.resources));
+    svc.cpu_shares = cpuSharesOf(s.resources);
     svc.deploy = {
       resources: { limits: limitsOf(s.resources), reservations: reservationsOf(s.resources) },
     };
@@ -502,6 +380,8 @@ function auxiliaryService(
   if (a.healthcheck) svc.healthcheck = healthcheckEntry(a.healthcheck);
   const deps = dependsOnEntry(a.dependsOn, names);
   if (deps) svc.depends_on = deps;
+  Object.assign(svc, cpuEntries(a.resources));
+  svc.cpu_shares = cpuSharesOf(a.resources);
   svc.deploy = {
     resources: { limits: limitsOf(a.resources), reservations: reservationsOf(a.resources) },
   };
@@ -518,101 +398,7 @@ function productionDocument(model: StackModel, aux: AuxiliaryService[]): Record<
     services: {
       ...Object.fromEntries(services.map((s) => [s.name, productionOverride(model, s)])),
       ...Object.fromEntries(aux.map((a) => [a.name, auxiliaryService(model, a, names)])),
+      ...Object.fromEntries(setupJobs(model).map((j) => [j.name, jobOverride(model, j)])),
     },
   };
-}
-
-/**
- * Whether the production PostgreSQL archives its WAL: the spec asks
- * (`backup.wal_archive`) and Compose starts PostgreSQL (not external).
- */
-export function walArchiving(model: StackModel): boolean {
-  return model.profile === "production" && model.backup?.wal_archive === true &&
-    startedServices(model).some((s) => s.name === model.postgres.service);
-}
-
-/** What the WAL-archiving PostgreSQL mounts besides its own volumes. */
-export function walArchiveMounts(model: StackModel): ServiceModel["volumes"] {
-  if (!walArchiving(model)) return [];
-  return [
-    { source: `${model.backup!.path.replace(/\/+$/, "")}/wal`, target: WAL_ARCHIVE_DIR },
-    { source: `./out/${PG_HBA_FILE}`, target: `${PG_CONF_DIR}/pg_hba.conf`, read_only: true },
-    {
-      source: `./out/${WAL_ARCHIVE_SCRIPT}`,
-      target: `${PG_CONF_DIR}/archive-wal.sh`,
-      read_only: true,
-    },
-  ];
-}
-
-/**
- * The WAL-archiving PostgreSQL's command: the entrypoint (still root) gives
- * the archive folder to the postgres user, then starts the server as usual
- * with archiving on (a segment is closed and archived at least every
- * `archive_timeout` while there is activity: the most that recovery can lose)
- * and the pg_hba.conf that lets the backup service take base backups.
- */
-export function walArchiveCommand(): string[] {
-  return [
-    "sh",
-    "-c",
-    `mkdir -p ${WAL_ARCHIVE_DIR} && chown postgres:postgres ${WAL_ARCHIVE_DIR} && ` +
-    `chmod 700 ${WAL_ARCHIVE_DIR} && exec docker-entrypoint.sh "$@"`,
-    "sh",
-    "postgres",
-    "-c",
-    "wal_level=replica",
-    "-c",
-    "archive_mode=on",
-    "-c",
-    `archive_command=sh ${PG_CONF_DIR}/archive-wal.sh %p %f`,
-    "-c",
-    "archive_timeout=300",
-    "-c",
-    `hba_file=${PG_CONF_DIR}/pg_hba.conf`,
-  ];
-}
-
-/**
- * The postgres image's own pg_hba.conf (trust on the socket and loopback,
- * scram-sha-256 over the network), plus replication connections over the
- * network, which `pg_basebackup` in the backup service needs.
- */
-export const PG_HBA = `# Generated by ProcOS (backup.wal_archive): the postgres image's pg_hba.conf,
-# plus replication connections for the backup service's pg_basebackup.
-# TYPE  DATABASE     USER  ADDRESS       METHOD
-local   all          all                 trust
-host    all          all   127.0.0.1/32  trust
-host    all          all   ::1/128       trust
-local   replication  all                 trust
-host    replication  all   127.0.0.1/32  trust
-host    replication  all   ::1/128       trust
-host    all          all   all           scram-sha-256
-host    replication  all   all           scram-sha-256
-`;
-
-/**
- * PostgreSQL's `archive_command` (`sh archive-wal.sh %p %f`): copies one WAL
- * segment into the archive as a `.partial` file, fsyncs it, renames it. A
- * segment already archived is never overwritten: the command succeeds when
- * the archived copy is identical (PostgreSQL may ask twice after a crash) and
- * fails when it differs.
- */
-export function archiveWalScript(): string {
-  return `#!/bin/sh
-# Generated by ProcOS (backup.wal_archive): PostgreSQL's archive_command.
-# usage: sh archive-wal.sh PATH FILE   (archive_command's %p and %f)
-set -eu
-ARCHIVE=${WAL_ARCHIVE_DIR}
-src=$1
-dest="$ARCHIVE/$2"
-if [ -f "$dest" ]; then
-  cmp -s "$src" "$dest"
-  exit
-fi
-cp "$src" "$dest.partial"
-sync "$dest.partial"
-mv "$dest.partial" "$dest"
-sync "$ARCHIVE"
-`;
 }

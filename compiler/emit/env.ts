@@ -16,7 +16,7 @@
  */
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
-import { auxiliaryServices, startedServices } from "./compose.ts";
+import { auxiliaryServices, setupJobs, startedServices } from "./containers.ts";
 
 /** The folder of the env files, relative to `out/`. */
 export const ENV_DIR = "env";
@@ -73,6 +73,7 @@ export function emitEnv(model: StackModel): Artifact[] {
   const files: Array<[string, Record<string, string>]> = [
     ...startedServices(model).map((s): [string, Record<string, string>] => [s.name, s.env]),
     ...auxiliaryServices(model).map((a): [string, Record<string, string>] => [a.name, a.env]),
+    ...setupJobs(model).map((j): [string, Record<string, string>] => [j.name, j.env]),
   ];
   return files.map(([name, env]) => {
     const path = `${ENV_DIR}/${name}.env`;

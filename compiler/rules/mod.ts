@@ -12,6 +12,8 @@ import { startupCycle } from "./startup_cycle.ts";
 import { hostPortsUnique } from "./host_ports_unique.ts";
 import { healthPortsUnique } from "./health_ports_unique.ts";
 import { namesUnique } from "./names_unique.ts";
+import { reservedNames } from "./reserved_names.ts";
+import { camundaImage } from "./camunda_image.ts";
 import { oneServicePerKind } from "./one_service_per_kind.ts";
 import { secretRefs } from "./secret_refs.ts";
 import { secretSources } from "./secret_sources.ts";
@@ -42,6 +44,8 @@ export const RULES: Readonly<Record<string, Rule>> = {
   host_ports_unique: hostPortsUnique,
   health_ports_unique: healthPortsUnique,
   names_unique: namesUnique,
+  reserved_names: reservedNames,
+  camunda_image: camundaImage,
   one_service_per_kind: oneServicePerKind,
   secret_refs: secretRefs,
   secret_sources: secretSources,

@@ -570,11 +570,12 @@ export const BAD_SPECS: BadSpec[] = [
     name: "prod_image_latest",
     profile: "production",
     spec: edit(
+      ["    image: procos/engine:7.24.0\n", "    image: procos/engine:latest\n"],
       ["        image: camunda/camunda-bpm-platform:run-7.24.0\n", ""],
       ["        image: ollama/ollama:0.12.6\n", "        image: ollama/ollama\n"],
     ),
     expected: [
-      "prod_image_latest.yaml:124:12: error: services.camunda.image: image `camunda/camunda-bpm-platform:latest` uses the tag latest; expected an image pinned to a version, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.camunda.image)",
+      "prod_image_latest.yaml:124:12: error: services.camunda.image: image `procos/engine:latest` uses the tag latest; expected an image pinned to a version, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.camunda.image)",
       "prod_image_latest.yaml:333:16: error: profiles.production.services.ollama.image: image `ollama/ollama` has no tag, which means latest; expected an image pinned to a version, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.ollama.image)",
     ],
   },
@@ -594,6 +595,25 @@ export const BAD_SPECS: BadSpec[] = [
     expected: [
       "prod_port_on_every_address.yaml:285:13: error: profiles.production.services.postgres.ports[0]: postgres port 5432 is published on every host address; expected a host_ip such as 127.0.0.1 (hint: add `host_ip: 127.0.0.1` to this port in the production profile, or remove the port)",
       "prod_port_on_every_address.yaml:301:22: error: profiles.production.services.redis.ports[0].host_ip: redis port 6379 is published on every host address; expected a host_ip such as 127.0.0.1 (hint: add `host_ip: 127.0.0.1` to this port in the production profile, or remove the port)",
+    ],
+  },
+  {
+    // The Tomcat distribution reads only its DB_* settings: the spec's would not take effect.
+    name: "camunda_tomcat_image",
+    spec: edit([
+      "    image: procos/engine:7.24.0\n",
+      "    image: camunda/camunda-bpm-platform:7.24.0\n",
+    ]),
+    expected: [
+      "camunda_tomcat_image.yaml:124:12: error: services.camunda.image: `camunda/camunda-bpm-platform:7.24.0` is Camunda's Tomcat distribution, which ignores services.camunda.engine.admin_user, services.camunda.engine.history_level, services.camunda.engine.rest_auth; expected the ProcOS engine (leave `image` out) or a `camunda/camunda-bpm-platform:run-*` tag (hint: remove `image:` to run the ProcOS engine, which reads every setting of the spec)",
+    ],
+  },
+  {
+    // ProcOS adds a container of that name itself.
+    name: "worker_named_like_an_added_container",
+    spec: edit(["  generic-worker:\n", "  postgres-setup:\n"]),
+    expected: [
+      "worker_named_like_an_added_container.yaml:222:3: error: workers.postgres-setup: the name `postgres-setup` is reserved; expected a name other than postgres-setup, backup, postgres-exporter, redis-exporter (hint: ProcOS adds a `postgres-setup` container (the job that brings the database to the spec at every start); rename this one)",
     ],
   },
   {

@@ -10,14 +10,13 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { compile } from "../../compiler/compile.ts";
 import type { CompileResult } from "../../compiler/compile.ts";
 import {
-  AUXILIARY_IMAGES,
-  BACKUP_SCRIPT,
   COMPOSE_FILE,
   COMPOSE_PRODUCTION_FILE,
   escapeInterpolation,
   halfMemory,
 } from "../../compiler/emit/compose.ts";
-import { composeSchemaUrl, referenceSpec, TEST_SECRETS } from "../helpers/build.ts";
+import { AUXILIARY_IMAGES, BACKUP_SCRIPT, setupJobs } from "../../compiler/emit/containers.ts";
+import { composeSchemaUrl, referenceSpec, REPO_ROOT, TEST_SECRETS } from "../helpers/build.ts";
 
 type Doc = Record<string, unknown>;
 // deno-lint-ignore no-explicit-any
@@ -52,6 +51,14 @@ function strings(v: unknown): string[] {
   if (Array.isArray(v)) return v.flatMap(strings);
   if (typeof v === "object" && v !== null) return Object.values(v).flatMap(strings);
   return [];
+}
+
+/** The environment the env emitter writes for container `name`. */
+function envOf(r: CompileResult, name: string): Record<string, string> {
+  const all = [...r.model.services, ...setupJobs(r.model)];
+  const found = all.find((s) => s.name === name);
+  assert.ok(found, `no container ${name}`);
+  return found.env;
 }
 
 const SEED_LIMITS = {
@@ -136,8 +143,15 @@ Deno.test("compose files", async (t) => {
       assert.deepEqual(s["ai-worker"].depends_on.kernel, healthy);
       assert.deepEqual(s["ai-worker"].depends_on.ollama, healthy);
       assert.deepEqual(s["generic-worker"].depends_on.kernel, healthy);
+      // Services wait for healthy dependencies, and for the set-up job to
+      // have completed (it brings the database to the spec at every up).
+      const completed = { condition: "service_completed_successfully" };
+      assert.deepEqual(s.camunda.depends_on["postgres-setup"], completed);
+      assert.deepEqual(s["postgres-setup"].depends_on, { postgres: healthy });
       for (const svc of Object.values(s) as Any[]) {
-        for (const dep of Object.values(svc.depends_on ?? {})) assert.deepEqual(dep, healthy);
+        for (const [dep, cond] of Object.entries(svc.depends_on ?? {})) {
+          assert.deepEqual(cond, dep === "postgres-setup" ? completed : healthy);
+        }
       }
       // Startup order: each service comes after what it depends on.
       const order = Object.keys(s);
@@ -155,9 +169,25 @@ Deno.test("compose files", async (t) => {
       assert.match(doc.services.rabbitmq.healthcheck.test.join(" "), /check_port_connectivity/);
       for (const [name, svc] of Object.entries(doc.services) as Array<[string, Any]>) {
         if (name === "redis-exporter" || name === "postgres-exporter") continue;
+        if (name === "postgres-setup") {
+          // a job: it runs once per up and exits; a restart would loop it
+          assert.equal(svc.healthcheck, undefined);
+          assert.equal(svc.restart, "no");
+          continue;
+        }
         assert.ok(svc.healthcheck?.test, `${name} has a health check`);
       }
+      // PostgreSQL is healthy as soon as the superuser's own database answers:
+      // the application database is the set-up job's to create.
+      assert.match(doc.services.postgres.healthcheck.test.join(" "), /-U postgres -d postgres/);
     }
+    // The kernel reports ready only after pulling its models (about 1.3 GB
+    // for llama3.2:1b): its start period gives each model 20 minutes, so a
+    // first start on a fresh host is not "dependency failed to start".
+    const models = dev.model.ai.providers.reduce((n, p) => n + p.models.length, 0);
+    assert.ok(models > 0);
+    assert.equal(devDoc.services.kernel.healthcheck.start_period, `${30 + 1200 * models}s`);
+    assert.equal(devDoc.services["ai-worker"].healthcheck.start_period, "30s");
     assert.equal(devDoc.services.postgres.healthcheck.interval, "30s");
     assert.equal(merged.services.postgres.healthcheck.interval, "15s");
     assert.equal(merged.services.camunda.healthcheck.start_period, "120s");
@@ -192,8 +222,14 @@ Deno.test("compose files", async (t) => {
         assert.ok(!s.replaceAll("$$", "").includes("$"), `${name}: unescaped $ in ${s}`);
       }
     }
+    // Redis's password goes into a file only the redis user reads, never on
+    // its command line (where `ps` would show it).
     const redis = merged.services.redis.command.join(" ");
-    assert.match(redis, /--requirepass "\$\$REDIS_PASSWORD"/);
+    assert.doesNotMatch(redis, /--requirepass/);
+    assert.match(
+      redis,
+      /umask 077 .*"\$\$REDIS_PASSWORD".* --include \/tmp\/procos-redis-auth\.conf$/,
+    );
   });
 
   await t.step("limits per profile match the seed; production reserves half", () => {
@@ -201,7 +237,13 @@ Deno.test("compose files", async (t) => {
       for (const [name, want] of Object.entries(SEED_LIMITS[profile])) {
         const limits = doc.services[name].deploy.resources.limits;
         assert.equal(limits.memory, want.memory, `${profile} ${name} memory`);
-        if ("cpus" in want) assert.equal(limits.cpus, want.cpus, `${profile} ${name} cpus`);
+        // A CFS quota, not `cpus`: Docker refuses `cpus` above the host's
+        // CPU count, while a quota above it simply never throttles.
+        assert.equal(limits.cpus, undefined, `${profile} ${name}: no NanoCPUs limit`);
+        if ("cpus" in want) {
+          const svc = doc.services[name];
+          assert.equal(svc.cpu_quota / svc.cpu_period, want.cpus, `${profile} ${name} cpus`);
+        }
       }
     };
     check(devDoc, "development");
@@ -210,7 +252,10 @@ Deno.test("compose files", async (t) => {
     for (const name of Object.keys(SEED_LIMITS.production)) {
       const r = merged.services[name].deploy.resources;
       assert.equal(r.reservations.memory, halfMemory(r.limits.memory));
-      assert.equal(r.reservations.cpus, r.limits.cpus / 2);
+      // CPU reservations work only in swarm: half the CPUs become a weight.
+      assert.equal(r.reservations.cpus, undefined);
+      const svc = merged.services[name];
+      assert.equal(svc.cpu_shares, Math.max(2, Math.round((svc.cpu_quota / 100_000 / 2) * 1024)));
     }
     assert.equal(devDoc.services.postgres.deploy.resources.reservations, undefined);
   });
@@ -224,48 +269,134 @@ Deno.test("compose files", async (t) => {
     for (const p of devDoc.services.postgres.ports) assert.equal(p.host_ip, undefined);
   });
 
-  await t.step("host paths are relative to out/; generated files are mounted read-only", () => {
-    const v = (doc: Any, name: string) => doc.services[name].volumes as string[];
-    assert.ok(v(devDoc, "camunda").includes("../processes:/camunda/processes:ro"));
-    assert.ok(v(devDoc, "kernel").includes("../workers:/procos/app/workers:ro"));
-    assert.ok(v(devDoc, "kernel").includes("../deno.lock:/procos/app/deno.lock:ro"));
-    assert.ok(v(devDoc, "kernel").includes("./workers/kernel.json:/procos/manifest.json:ro"));
-    assert.ok(v(devDoc, "kernel").includes("../ops:/procos/app/ops:ro"));
-    // the retention task exports the archive into a named volume, read-write
-    assert.ok(v(devDoc, "generic-worker").includes("ai_archive:/var/lib/procos/archive"));
-    assert.ok(!v(devDoc, "ai-worker").some((x) => x.startsWith("ai_archive:")));
-    assert.ok(v(devDoc, "postgres").includes("./sql:/docker-entrypoint-initdb.d:ro"));
-    assert.ok(
-      v(devDoc, "redis").includes("./redis/redis.conf:/usr/local/etc/redis/redis.conf:ro"),
-    );
-    assert.ok(
-      v(devDoc, "rabbitmq").includes("./rabbitmq/rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro"),
-    );
-    // The 0600 definitions are mounted aside and installed, owned by the
-    // container's rabbitmq user, where rabbitmq.conf loads them from.
-    assert.ok(
-      v(devDoc, "rabbitmq").includes(
-        "./rabbitmq/definitions.json:/procos/rabbitmq/definitions.json:ro",
-      ),
-    );
-    const mqCommand = (devDoc.services.rabbitmq.command as string[]).join(" ");
-    assert.match(mqCommand, /install -o rabbitmq .*\/etc\/rabbitmq\/definitions\.json/);
-    assert.match(mqCommand, /exec docker-entrypoint\.sh rabbitmq-server/);
-    for (const [, doc] of views) {
-      for (const svc of Object.values(doc.services) as Any[]) {
-        for (const vol of (svc.volumes ?? []) as string[]) {
-          assert.ok(!vol.startsWith("./out/"), vol);
-          const source = vol.split(":")[0];
-          if (source.startsWith("./")) {
-            const path = source.slice(2);
-            const r = doc === devDoc ? dev : prod;
-            assert.ok(
-              r.artifacts.some((a) => a.path === path || a.path.startsWith(`${path}/`)),
-              `${vol}: no artifact ${path}`,
-            );
+  await t.step(
+    "host paths are relative to out/; generated files are mounted read-only",
+    async () => {
+      const v = (doc: Any, name: string) => doc.services[name].volumes as string[];
+      // The workers mount nothing from the source tree: the worker image holds
+      // the code, and the processes are the build's copy under out/.
+      for (const [, doc] of views) {
+        for (const svc of Object.values(doc.services) as Any[]) {
+          for (const vol of (svc.volumes ?? []) as string[]) {
+            if (vol.startsWith("../backups:")) continue; // the backups' host folder
+            assert.ok(!vol.startsWith("../"), `${vol} mounts the source tree`);
           }
         }
       }
+      assert.deepEqual(v(devDoc, "kernel"), [
+        "./workers/kernel.json:/procos/manifest.json:ro",
+        "./processes:/procos/processes:ro",
+      ]);
+      const copies = dev.artifacts.filter((a) => a.path.startsWith("processes/"));
+      for (const f of ["procos-boot.bpmn", "procos-smoke.bpmn"]) {
+        const copy = copies.find((a) => a.path === `processes/${f}`);
+        assert.equal(copy?.content, await Deno.readTextFile(`${REPO_ROOT}/processes/${f}`));
+      }
+      for (const name of ["kernel", "ai-worker", "generic-worker"]) {
+        assert.deepEqual(devDoc.services[name].build, {
+          context: "..",
+          dockerfile: "workers/Dockerfile",
+        });
+        assert.equal(devDoc.services[name].image, "procos/worker:2.9.6");
+        assert.ok(devDoc.services[name].command.includes("--cached-only"), "no fetch at start");
+      }
+      assert.deepEqual(devDoc.services.camunda.build, {
+        context: "../engine",
+        dockerfile: "Dockerfile",
+      });
+      assert.equal(merged.services.camunda.image, "procos/engine:7.24.0");
+      // the retention task exports the archive into a named volume, read-write
+      assert.ok(v(devDoc, "generic-worker").includes("ai_archive:/var/lib/procos/archive"));
+      assert.ok(!v(devDoc, "ai-worker").some((x) => x.startsWith("ai_archive:")));
+      // initdb.d runs only on an empty data folder: the set-up job applies the
+      // (idempotent) init SQL at every up instead, as the superuser.
+      assert.ok(!v(devDoc, "postgres").some((x) => x.includes("docker-entrypoint-initdb.d")));
+      assert.deepEqual(v(devDoc, "postgres-setup"), [
+        "./sql:/procos/sql:ro",
+        "./postgres/setup.sh:/procos/setup.sh:ro",
+      ]);
+      assert.ok(
+        v(devDoc, "redis").includes("./redis/redis.conf:/usr/local/etc/redis/redis.conf:ro"),
+      );
+      assert.ok(
+        v(devDoc, "rabbitmq").includes("./rabbitmq/rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro"),
+      );
+      // The 0600 definitions are mounted aside and installed, owned by the
+      // container's rabbitmq user, where rabbitmq.conf loads them from.
+      assert.ok(
+        v(devDoc, "rabbitmq").includes(
+          "./rabbitmq/definitions.json:/procos/rabbitmq/definitions.json:ro",
+        ),
+      );
+      const mqCommand = (devDoc.services.rabbitmq.command as string[]).join(" ");
+      assert.match(mqCommand, /install -o rabbitmq .*\/etc\/rabbitmq\/definitions\.json/);
+      assert.match(mqCommand, /exec docker-entrypoint\.sh rabbitmq-server/);
+      for (const [, doc] of views) {
+        for (const svc of Object.values(doc.services) as Any[]) {
+          for (const vol of (svc.volumes ?? []) as string[]) {
+            assert.ok(!vol.startsWith("./out/"), vol);
+            const source = vol.split(":")[0];
+            if (source.startsWith("./")) {
+              const path = source.slice(2);
+              const r = doc === devDoc ? dev : prod;
+              assert.ok(
+                r.artifacts.some((a) => a.path === path || a.path.startsWith(`${path}/`)),
+                `${vol}: no artifact ${path}`,
+              );
+            }
+          }
+        }
+      }
+    },
+  );
+
+  await t.step("what the official images need: roles, node names, networks", async () => {
+    for (const r of [dev, prod]) {
+      const env = (name: string) => envOf(r, name);
+      // POSTGRES_USER becomes the cluster's superuser: it is `postgres`, and
+      // the application role is an ordinary one the set-up job creates.
+      const pg = env("postgres");
+      assert.equal(pg.POSTGRES_USER, "postgres");
+      assert.equal(pg.POSTGRES_DB, undefined);
+      const job = env("postgres-setup");
+      assert.equal(job.PGUSER, "postgres");
+      assert.equal(job.PROCOS_DB_PASSWORD, r.model.postgres.password);
+      assert.equal(env("camunda").DB_USERNAME, "procos");
+      const script = text(r, "postgres/setup.sh");
+      assert.match(script, /psql -v ON_ERROR_STOP=1 -q -f \/procos\/sql\/init-db.sql/);
+      assert.match(
+        script,
+        /ALTER ROLE "procos" WITH LOGIN NOSUPERUSER PASSWORD :'procos_password'/,
+      );
+      assert.ok(!script.includes(r.model.postgres.password), "no password in the script");
+    }
+    assert.equal(
+      envOf(prod, "postgres").POSTGRES_PASSWORD,
+      TEST_SECRETS.PROCOS_POSTGRES_SUPERUSER_PASSWORD,
+    );
+    // RabbitMQ names its node, and the message store under it, after the host.
+    assert.equal(devDoc.services.rabbitmq.hostname, "rabbitmq");
+    // No fixed network name: Compose prefixes the project's, so two stacks coexist.
+    for (const [, doc] of views) {
+      for (const net of Object.values(doc.networks ?? {}) as Any[]) {
+        assert.equal(net.name, undefined);
+      }
+    }
+    // A changed password or config recreates Redis and RabbitMQ (their
+    // digest is in their env), so Compose does not keep the old container.
+    const digest = (r: CompileResult, name: string) => envOf(r, name).PROCOS_CONFIG_DIGEST;
+    for (const name of ["redis", "rabbitmq"]) {
+      assert.match(digest(dev, name), /^[0-9a-f]{16}$/);
+      assert.notEqual(digest(dev, name), digest(prod, name));
+      const rotated = await compile(referenceSpec(), {
+        profile: "production",
+        env: { ...TEST_SECRETS, PROCOS_REDIS_PASSWORD: "other", PROCOS_RABBITMQ_PASSWORD: "other" },
+      });
+      assert.notEqual(
+        digest(rotated, name),
+        digest(prod, name),
+        `${name} digest follows the password`,
+      );
     }
   });
 

@@ -22,6 +22,7 @@ const SEED = Number(Deno.env.get("PROCOS_FUZZ_SEED") ?? "1");
 /** Production-grade secrets, so the reference passes production too. */
 const ENV = {
   PROCOS_POSTGRES_PASSWORD: "fuzz-secret-pg-9f1c",
+  PROCOS_POSTGRES_SUPERUSER_PASSWORD: "su-Secret-3d4e5f",
   PROCOS_RABBITMQ_PASSWORD: "fuzz-secret-mq-27ab",
   PROCOS_REDIS_PASSWORD: "fuzz-secret-rd-c0de",
   PROCOS_CAMUNDA_ADMIN_PASSWORD: "fuzz-secret-ca-51e7",

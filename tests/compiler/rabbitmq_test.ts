@@ -28,6 +28,7 @@ const GUEST = { user: "guest", password: "guest" };
 /** Production secrets, all different from the spec's development defaults. */
 const PRODUCTION_ENV = {
   PROCOS_POSTGRES_PASSWORD: "pg-Secret-7f3a91",
+  PROCOS_POSTGRES_SUPERUSER_PASSWORD: "su-Secret-3d4e5f",
   PROCOS_RABBITMQ_PASSWORD: "mq-Secret-2c8e44",
   PROCOS_REDIS_PASSWORD: "rd-Secret-9b1d07",
   PROCOS_CAMUNDA_ADMIN_PASSWORD: "ca-Secret-5e6f12",

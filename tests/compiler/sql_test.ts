@@ -38,6 +38,7 @@ const SPEC = decodeURIComponent(new URL("../../procos.config.yaml", import.meta.
 /** Distinctive secret values, to prove none reaches the SQL. */
 const SECRETS = {
   PROCOS_POSTGRES_PASSWORD: "pg-Secret-7f3a9c",
+  PROCOS_POSTGRES_SUPERUSER_PASSWORD: "su-Secret-3d4e5f",
   PROCOS_RABBITMQ_PASSWORD: "mq-Secret-1b2c3d",
   PROCOS_REDIS_PASSWORD: "rd-Secret-4e5f6a",
   PROCOS_CAMUNDA_ADMIN_PASSWORD: "ca-Secret-8b9c0d",

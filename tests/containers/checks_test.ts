@@ -170,7 +170,7 @@ function redisContainer(project: string, over: Record<string, unknown> = {}) {
       RestartPolicy: { Name: "unless-stopped" },
       PortBindings: { "6379/tcp": [{ HostIp: "", HostPort: "6379" }] },
     },
-    NetworkSettings: { Networks: { "procos-network": {} } },
+    NetworkSettings: { Networks: { [`${project}_procos-network`]: {} } },
     Mounts: [{ Type: "volume", Name: `${project}_redis_data`, Destination: "/data", RW: true }],
   };
   return { ...base, ...over };

@@ -31,6 +31,7 @@ export function composeSchemaUrl(): URL {
  */
 export const TEST_SECRETS: Readonly<Record<string, string>> = Object.freeze({
   PROCOS_POSTGRES_PASSWORD: "pg-Test secret$1#x",
+  PROCOS_POSTGRES_SUPERUSER_PASSWORD: "su-test-secret-5",
   PROCOS_RABBITMQ_PASSWORD: "mq-test-secret-2",
   PROCOS_REDIS_PASSWORD: "rd-test-secret-3",
   PROCOS_CAMUNDA_ADMIN_PASSWORD: "ca-test-secret-4",

@@ -497,6 +497,8 @@ Deno.test({
       await build(spec.config, { outDir: out, env, profile: "development" });
       const r = await runDeno("runtime/cli.ts", [
         "up",
+        "--engine",
+        "local",
         "--config",
         spec.config,
         "--out",
@@ -586,6 +588,8 @@ Deno.test({
       // unknown service and bad arguments: exit 2
       const bad = await runDeno("runtime/cli.ts", [
         "up",
+        "--engine",
+        "local",
         "--config",
         spec.config,
         "--out",
@@ -658,7 +662,9 @@ Deno.test("runtime: procStat reads the start time that identifies a pid", async 
 });
 
 Deno.test("runtime: the compose files and profile of a Docker host", async () => {
-  const { composeFileArgs, dockerAvailable } = await import("../../runtime/docker.ts");
+  const { composeFileArgs, dockerAvailable, dockerHostCandidates, PODMAN_SOCKET } = await import(
+    "../../runtime/docker.ts"
+  );
   expect(composeFileArgs("out", "development")).toEqual(["-f", "out/compose.yaml"]);
   expect(composeFileArgs("out", "production")).toEqual([
     "-f",
@@ -670,6 +676,15 @@ Deno.test("runtime: the compose files and profile of a Docker host", async () =>
   ]);
   // PROCOS_RUNTIME=local forces the local runtime even where a Docker engine answers
   expect(await dockerAvailable({ PROCOS_RUNTIME: "local" })).toBe(false);
+  // DOCKER_HOST first, then Docker's socket, then the podman socket of tools/podman-setup.sh
+  expect(dockerHostCandidates({ DOCKER_HOST: "tcp://h:2375" })).toEqual([
+    "tcp://h:2375",
+    "unix:///var/run/docker.sock",
+    `unix://${PODMAN_SOCKET}`,
+  ]);
+  expect(dockerHostCandidates({ PROCOS_PODMAN_RUN: "/x/run" }).at(-1)).toBe(
+    "unix:///x/run/podman.sock",
+  );
 });
 
 Deno.test("runtime: out/runtime (state, logs) survives a rebuild of the out folder", async () => {

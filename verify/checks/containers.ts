@@ -23,7 +23,8 @@
  * @module
  */
 import type { ServiceModel, StackModel } from "../../compiler/model.ts";
-import { startCommand, startedServices } from "../../compiler/emit/compose.ts";
+import { startCommand } from "../../compiler/emit/compose.ts";
+import { startedServices } from "../../compiler/emit/containers.ts";
 import type { Check, Result, RunContext, VerifyContext } from "../check.ts";
 import { fail, pass, skip } from "../check.ts";
 import type { ContainerInspect } from "../clients/docker.ts";
@@ -75,6 +76,14 @@ async function localRuntime(outDir: string): Promise<string | undefined> {
 /** Compose's name of a named volume of the stack. */
 export function composeVolumeName(project: string, volume: string): string {
   return `${project}_${volume}`;
+}
+
+/**
+ * The network Compose creates for a network key of the file: like volumes,
+ * `<project>_<key>` (the file sets no `name:`, so two stacks never share one).
+ */
+export function composeNetworkName(project: string, network: string): string {
+  return `${project}_${network}`;
 }
 
 /** Whether a volume source is a named volume (not a host path). */
@@ -299,7 +308,7 @@ export function containersChecks(
       );
     }));
 
-    const net = model.network.name;
+    const net = composeNetworkName(project, model.network.name);
     checks.push(check(s, "network", `on network ${net}`, (cs) => {
       const nets = (c: ContainerInspect) => Object.keys(c.NetworkSettings?.Networks ?? {}).sort();
       return everyContainer(

@@ -20,6 +20,7 @@
  * @module
  */
 import type { StackModel } from "../../compiler/model.ts";
+import { DEPLOYABLE_EXTENSIONS, isDeployable } from "../../compiler/worker_manifest.ts";
 import type { Check, Result, RunContext, VerifyContext } from "../check.ts";
 import { errorMessage, fail, pass, skip } from "../check.ts";
 import { describeStatus, httpRequest, type HttpResponse } from "../clients/http.ts";
@@ -59,14 +60,8 @@ export function expectedMetrics(
   return TASK_WORKER_METRICS;
 }
 
-/** The file endings the kernel deploys (its `DEPLOYABLE`). */
-export const KERNEL_DEPLOYABLE: readonly string[] = [
-  ".bpmn",
-  ".bpmn20.xml",
-  ".dmn",
-  ".dmn11.xml",
-  ".form",
-];
+/** The file endings the kernel deploys (the compiler's list, which the kernel uses). */
+export const KERNEL_DEPLOYABLE: readonly string[] = DEPLOYABLE_EXTENSIONS;
 
 // ------------------------------------------------------------ Prometheus text
 
@@ -373,7 +368,7 @@ export function deployableFiles(dir: string): string[] | undefined {
     for (const e of entries) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) walk(`${d}/${e.name}`, r);
-      else if (e.isFile && KERNEL_DEPLOYABLE.some((x) => e.name.toLowerCase().endsWith(x))) {
+      else if (e.isFile && isDeployable(e.name)) {
         out.push(r);
       }
     }

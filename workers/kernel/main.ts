@@ -28,6 +28,7 @@ import { createRestClient, type DeployResource, type RestClient } from "../lib/c
 import { createMetrics, startHealthServer } from "../lib/health.ts";
 import { installLifecycle } from "../lib/lifecycle.ts";
 import { createLogger, errorMessage, type Logger, safeUrl } from "../lib/log.ts";
+import { DEPLOYABLE_EXTENSIONS, isDeployable } from "../../compiler/worker_manifest.ts";
 import {
   envInt,
   type KernelManifest,
@@ -35,8 +36,8 @@ import {
   resolveConnections,
 } from "../lib/manifest.ts";
 
-/** File extensions the kernel deploys. */
-export const DEPLOYABLE = [".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml", ".form"];
+/** File extensions the kernel deploys (the compiler's list: the build copies the same files). */
+export const DEPLOYABLE = DEPLOYABLE_EXTENSIONS;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,7 +84,7 @@ export async function readProcesses(dir: string): Promise<DeployResource[]> {
       const path = `${d}/${e.name}`;
       const name = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) await walk(path, name);
-      else if (e.isFile && DEPLOYABLE.some((x) => e.name.toLowerCase().endsWith(x))) {
+      else if (e.isFile && isDeployable(e.name)) {
         out.push({ name, content: await Deno.readFile(path) });
       }
     }
