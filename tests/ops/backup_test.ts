@@ -59,13 +59,13 @@ import type { JsonReport } from "../../verify/reporters/json.ts";
 import { dropScratch, psql } from "../helpers/pg.ts";
 import { freePort, makeStackSpec, ROOT } from "../fixtures/stack/make_spec.ts";
 import { parse } from "yaml";
+import { COMPOSE_PRODUCTION_FILE } from "../../compiler/emit/compose.ts";
 import {
-  COMPOSE_PRODUCTION_FILE,
   PG_HBA_FILE,
   WAL_ARCHIVE_DIR,
   WAL_ARCHIVE_SCRIPT,
   walArchiveCommand,
-} from "../../compiler/emit/compose.ts";
+} from "../../compiler/emit/postgres.ts";
 import { runCli as cli } from "../helpers/cli.ts";
 
 const HOUR = 3_600_000;
