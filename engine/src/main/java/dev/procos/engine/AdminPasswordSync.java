@@ -61,16 +61,20 @@ public class AdminPasswordSync implements SmartInitializingSingleton {
       created.setPassword(password);
       identity.saveUser(created);
       LOG.info("admin user '{}' was missing: created it with the configured password", userId);
-    } else if (!identity.checkPassword(userId, password)) {
-      // (the failed check updated the user's login attempts: save over a fresh copy)
-      user = identity.createUserQuery().userId(userId).singleResult();
-      user.setPassword(password);
-      identity.saveUser(user);
-      // the check above counted as a failed login; do not leave the user throttled
-      identity.unlockUser(userId);
-      LOG.info("admin user '{}': password changed to the configured one", userId);
     } else {
-      LOG.debug("admin user '{}': password already the configured one", userId);
+      // a user locked by failed logins fails checkPassword even with the right password
+      identity.unlockUser(userId);
+      if (!identity.checkPassword(userId, password)) {
+        // (the failed check updated the user's login attempts: save over a fresh copy)
+        user = identity.createUserQuery().userId(userId).singleResult();
+        user.setPassword(password);
+        identity.saveUser(user);
+        // the check above counted as a failed login; do not leave the user throttled
+        identity.unlockUser(userId);
+        LOG.info("admin user '{}': password changed to the configured one", userId);
+      } else {
+        LOG.debug("admin user '{}': password already the configured one", userId);
+      }
     }
     ensureAdminGroup(identity, engine.getAuthorizationService());
     if (identity.createUserQuery().userId(userId).memberOfGroup(CAMUNDA_ADMIN).count() == 0) {
