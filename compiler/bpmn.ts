@@ -1,9 +1,11 @@
 /**
  * A small scan of the BPMN files under `processes.path`: which process ids
  * they define and which external-task topics (`camunda:topic="..."`) they
- * use. A regex scan, not an XML parser: enough for the rules that check
- * topics and boot processes against the workers; the engine validates the
- * XML itself when the kernel deploys it.
+ * use, and where each `<process>` element is with the attributes the rules
+ * check (`isExecutable`, `camunda:historyTimeToLive`). A regex scan, not an
+ * XML parser: enough for the rules that check topics and boot processes
+ * against the workers and deployable processes for a history TTL; the engine
+ * validates the XML itself when the kernel deploys it.
  *
  * @module
  */
@@ -16,6 +18,20 @@ export const MAX_BPMN_BYTES = 10 * 1024 * 1024;
 /** The most folder entries looked at (a `processes.path` of `/` must not walk the disk). */
 export const MAX_SCAN_ENTRIES = 2000;
 
+/** One `<process>` element: where it starts and the attributes the rules read. */
+export interface BpmnProcess {
+  /** Its `id` (empty when it has none). */
+  id: string;
+  /** 1-based line of its `<`. */
+  line: number;
+  /** 1-based column of its `<`. */
+  column: number;
+  /** False only with `isExecutable="false"` (the engine deploys the others). */
+  executable: boolean;
+  /** Its `camunda:historyTimeToLive`, as written (absent when missing). */
+  historyTimeToLive?: string;
+}
+
 /** What one BPMN file defines and uses. */
 export interface BpmnFile {
   /** Path relative to the processes folder, with `/` separators. */
@@ -24,6 +40,8 @@ export interface BpmnFile {
   processIds: string[];
   /** External-task topics, in document order, without repeats. */
   topics: string[];
+  /** Every `<process>` element, in document order. */
+  processes: BpmnProcess[];
   /** The file's text (the build copies it under `out/processes/`). */
   text: string;
 }
@@ -74,6 +92,31 @@ export function scanBpmn(xml: string): { processIds: string[]; topics: string[] 
     if (topic !== undefined && !topics.includes(topic)) topics.push(topic);
   }
   return { processIds, topics };
+}
+
+/** Comments blanked out, keeping every other character's offset (and so its line and column). */
+function blankComments(xml: string): string {
+  return xml.replace(/<!--[\s\S]*?-->/g, (c) => c.replace(/[^\n]/g, " "));
+}
+
+/** Scans one BPMN document's text for its `<process>` elements, located. */
+export function scanProcessElements(xml: string): BpmnProcess[] {
+  const text = blankComments(xml);
+  const out: BpmnProcess[] = [];
+  for (const m of text.matchAll(/<(?:[A-Za-z_][\w.-]*:)?process\b([^>]*)>/g)) {
+    const before = text.slice(0, m.index);
+    const line = before.split("\n").length;
+    const column = m.index - (before.lastIndexOf("\n") + 1) + 1;
+    const ttl = attr(m[1], "camunda:historyTimeToLive");
+    out.push({
+      id: attr(m[1], "id") ?? "",
+      line,
+      column,
+      executable: attr(m[1], "isExecutable")?.trim() !== "false",
+      ...(ttl === undefined ? {} : { historyTimeToLive: ttl }),
+    });
+  }
+  return out;
 }
 
 /**
@@ -132,8 +175,9 @@ export async function scanProcesses(dir: string): Promise<ProcessScan> {
         continue;
       }
       const text = new TextDecoder().decode(await Deno.readFile(p));
-      if (p.endsWith(".bpmn")) scan.files.push({ file, ...scanBpmn(text), text });
-      else scan.resources.push({ file, text });
+      if (p.endsWith(".bpmn")) {
+        scan.files.push({ file, ...scanBpmn(text), processes: scanProcessElements(text), text });
+      } else scan.resources.push({ file, text });
     } catch {
       scan.unreadable.push({ file, problem: "cannot be read", hint: "fix its permissions" });
     }

@@ -401,6 +401,9 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
           CAMUNDA_BPM_HISTORYLEVEL: camunda.historyLevel,
           CAMUNDA_BPM_RUN_AUTH_ENABLED: String(camunda.restAuth),
           CAMUNDA_BPM_RUN_AUTH_AUTHENTICATION: "basic",
+          // the engine's hardened profile: authorization on, REST auth forced,
+          // no CORS, secure session cookies (engine/README.md)
+          ...(r.profile === "production" ? { SPRING_PROFILES_ACTIVE: "production" } : {}),
           // on the host the engine listens on its published port itself
           ...(addressing === "host" ? { SERVER_PORT: String(camunda.port) } : {}),
         };

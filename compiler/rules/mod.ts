@@ -25,6 +25,7 @@ import { processesFolder } from "./processes_folder.ts";
 import { unusedTopics } from "./unused_topics.ts";
 import { unservedTopics } from "./unserved_topics.ts";
 import { bootProcesses } from "./boot_processes.ts";
+import { bpmnHistoryTtl } from "./bpmn_history_ttl.ts";
 import { retentionOrder } from "./retention_order.ts";
 import { backoffOrder } from "./backoff_order.ts";
 import { aiNameLengths } from "./ai_name_lengths.ts";
@@ -57,6 +58,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
   unused_topics: unusedTopics,
   unserved_topics: unservedTopics,
   boot_processes: bootProcesses,
+  bpmn_history_ttl: bpmnHistoryTtl,
   retention_order: retentionOrder,
   backoff_order: backoffOrder,
   ai_name_lengths: aiNameLengths,

@@ -374,6 +374,9 @@ Deno.test("compose files", async (t) => {
       envOf(prod, "postgres").POSTGRES_PASSWORD,
       TEST_SECRETS.PROCOS_POSTGRES_SUPERUSER_PASSWORD,
     );
+    // The production engine runs its hardened Spring profile; development does not.
+    assert.equal(envOf(prod, "camunda").SPRING_PROFILES_ACTIVE, "production");
+    assert.equal(envOf(dev, "camunda").SPRING_PROFILES_ACTIVE, undefined);
     // RabbitMQ names its node, and the message store under it, after the host.
     assert.equal(devDoc.services.rabbitmq.hostname, "rabbitmq");
     // No fixed network name: Compose prefixes the project's, so two stacks coexist.

@@ -229,12 +229,24 @@ export interface Engine {
   child(): Child;
   /** Stops it (SIGTERM by default; SIGKILL to crash it). */
   stop(sig?: Deno.Signal): Promise<void>;
-  /** Starts it again on the same port and database, waits until it answers. */
-  start(): Promise<void>;
+  /**
+   * Starts it again on the same port and database, waits until it answers.
+   * `env`, when given, replaces the extra environment for this and later starts.
+   */
+  start(env?: Record<string, string>): Promise<void>;
 }
 
-/** Starts the engine jar against a database and waits for its REST API. */
-export async function startEngine(db: TestDatabase, port = freePort()): Promise<Engine> {
+/**
+ * Starts the engine jar against a database and waits for its REST API
+ * (`GET /engine`, open even with REST auth on). `env` adds to or overrides
+ * the environment the jar gets (e.g. `SPRING_PROFILES_ACTIVE`,
+ * `CAMUNDA_BPM_ADMINUSER_PASSWORD`).
+ */
+export async function startEngine(
+  db: TestDatabase,
+  port = freePort(),
+  env: Record<string, string> = {},
+): Promise<Engine> {
   const jar = `${ROOT}/engine/target/procos-engine.jar`;
   try {
     await Deno.stat(jar);
@@ -243,7 +255,9 @@ export async function startEngine(db: TestDatabase, port = freePort()): Promise<
   }
   const url = `http://127.0.0.1:${port}/engine-rest`;
   let current: Child | undefined;
-  const start = async () => {
+  let extra = env;
+  const start = async (next?: Record<string, string>) => {
+    if (next) extra = next;
     current = spawn("java", [
       "-Xmx768m",
       "-XX:TieredStopAtLevel=1",
@@ -259,26 +273,30 @@ export async function startEngine(db: TestDatabase, port = freePort()): Promise<
       SERVER_PORT: String(port),
       CAMUNDA_BPM_HISTORYLEVEL: "full",
       ...(Deno.env.get("JAVA_HOME") ? { JAVA_HOME: Deno.env.get("JAVA_HOME")! } : {}),
+      ...extra,
     }, "engine");
     const c = current;
-    await until(
+    const up = await until(
       "the engine's REST API",
       async () => {
         const code = await Promise.race([
           c.status.then((s) => s.code),
           sleep(10).then(() => undefined),
         ]);
-        if (code !== undefined) {
-          throw new Error(`the engine exited (${code}):\n${c.out.lines.slice(-30).join("\n")}`);
-        }
+        // (an exit ends the wait at once: `until` would retry a throw until its timeout)
+        if (code !== undefined) return { exited: code };
         const r = await fetch(`${url}/engine`).catch(() => undefined);
         const ok = r?.ok ?? false;
         await r?.body?.cancel();
-        return ok;
+        return ok ? { exited: undefined } : false;
       },
       120_000,
       250,
     );
+    if (up.exited !== undefined) {
+      await c.out.done;
+      throw new Error(`the engine exited (${up.exited}):\n${c.out.lines.slice(-30).join("\n")}`);
+    }
   };
   await start();
   return {
