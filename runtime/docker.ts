@@ -5,13 +5,15 @@
  * The API is looked for at `DOCKER_HOST`, then `/var/run/docker.sock`, then
  * the podman socket `tools/podman-setup.sh` serves. Compose is v2
  * (`docker compose`) when there is one, else v1 (`docker-compose`), which
- * differs in two ways that matter here: it refuses the top-level `name:` (so
- * it reads a copy without it, and the project comes from `-p`), and it has no
- * `up --wait` (so the wait is ours, for both).
+ * differs in ways that matter here: it refuses the top-level `name:` (so it
+ * reads a copy without it, and the project comes from `-p`), it checks build
+ * contexts even for `down` (the copy has no `build:`; `deno task images`
+ * builds), and it has no `up --wait` (so the wait is ours, for both).
  *
  * @module
  */
 import { join } from "node:path";
+import { parse, stringify } from "yaml";
 import { COMPOSE_FILE, COMPOSE_PRODUCTION_FILE } from "../compiler/emit/compose.ts";
 import { PRODUCTION_PROFILE } from "../compiler/emit/containers.ts";
 import { RuntimeError } from "./errors.ts";
@@ -109,11 +111,27 @@ export async function composeArgs(
     }
     const source = files[i + 1];
     const copy = join(dir, source.slice(source.lastIndexOf("/") + 1));
-    const text = await Deno.readTextFile(source);
-    await Deno.writeTextFile(copy, text.replace(/^name:.*\n/m, ""));
+    await Deno.writeTextFile(copy, composeV1Copy(await Deno.readTextFile(source)));
     args.push("-f", copy);
   }
   return args;
+}
+
+/**
+ * A Compose file as v1 reads it: without the top-level `name:` (v1 refuses
+ * it) and without `build:` (v1 checks every build context exists even for
+ * `down`, and `up` runs with `--no-build`: `deno task images` builds).
+ */
+export function composeV1Copy(text: string): string {
+  const doc = parse(text) as Record<string, unknown>;
+  delete doc.name;
+  for (
+    const svc of Object.values((doc.services ?? {}) as Record<string, Record<string, unknown>>)
+  ) {
+    delete svc.build;
+  }
+  // YAML 1.1 quoting, as the emitter's: v1 reads `no` unquoted as false
+  return stringify(doc, { version: "1.1", lineWidth: 0 });
 }
 
 /** Runs Compose with the output inherited; returns its exit code. */

@@ -62,6 +62,17 @@ export class ContainerApi {
     return await r.json() as T;
   }
 
+  /** POSTs to `path` (an action such as `/containers/{id}/stop`); throws on a non-2xx answer. */
+  async post(path: string, timeoutMs = 60_000): Promise<void> {
+    const r = await fetch(`${this.#base}${path}`, {
+      method: "POST",
+      client: this.#client,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await r.body?.cancel();
+    if (!r.ok) throw new Error(`POST ${path}: HTTP ${r.status}`);
+  }
+
   /** Whether the API answers `GET /_ping`. */
   async ping(timeoutMs = 3000): Promise<boolean> {
     try {

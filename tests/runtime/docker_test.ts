@@ -47,9 +47,17 @@ Deno.test("compose: v1 reads copies without name:, from the output folder", asyn
       assert.equal(doc.name, undefined, `${f} has no top-level name`);
       assert.ok(doc.services, `${f} keeps its services`);
     }
-    // the copy differs from the original only by the name line
-    const original = await Deno.readTextFile(join(out, "compose.yaml"));
-    assert.equal(await Deno.readTextFile(files[0]), original.replace("name: procos\n", ""));
+    // the copy differs from the original only by the name and the builds
+    const original = parse(await Deno.readTextFile(join(out, "compose.yaml"))) as Record<
+      string,
+      any
+    >;
+    const copy = parse(await Deno.readTextFile(files[0])) as Record<string, unknown>;
+    delete original.name;
+    for (const s of Object.values(original.services as object) as Record<string, unknown>[]) {
+      delete s.build;
+    }
+    assert.deepEqual(copy, original);
   });
 });
 
