@@ -45,6 +45,11 @@ export interface ImageSpec {
   inputs?: string[];
   /** Built only when its Containerfile exists (the engine). */
   optional?: boolean;
+  /**
+   * Downloads over HTTPS at build time: gets the host's CA bundle as the
+   * build secret `ca-bundle` (for a TLS-inspecting proxy; never in a layer).
+   */
+  caBundle?: boolean;
 }
 
 /** `name:tag` under every name a reference may resolve to (`docker.io/...`, `localhost/...`). */
@@ -104,6 +109,7 @@ export const IMAGES: readonly ImageSpec[] = [
     containerfile: "workers/Dockerfile",
     tags: ours("procos/worker:2.9.6"),
     inputs: ["workers", "compiler", "ops", "deno.json", "deno.lock", ".dockerignore"],
+    caBundle: true,
   },
   {
     name: "engine",
@@ -112,6 +118,7 @@ export const IMAGES: readonly ImageSpec[] = [
     tags: ours("procos/engine:7.24.0"),
     inputs: ["engine"],
     optional: true,
+    caBundle: true,
   },
 ];
 
@@ -248,6 +255,17 @@ async function imageId(image: string, env: Record<string, string>): Promise<stri
   return r.code === 0 ? r.out.trim() : undefined;
 }
 
+/** The host's CA bundle (SSL_CERT_FILE, else Debian's), when there is one. */
+async function caBundle(): Promise<string | undefined> {
+  for (const f of [Deno.env.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"]) {
+    if (!f) continue;
+    try {
+      if ((await Deno.stat(f)).isFile) return f;
+    } catch { /* not there */ }
+  }
+  return undefined;
+}
+
 /** How one image went. */
 export interface ImageResult {
   name: string;
@@ -303,6 +321,8 @@ export async function ensureImage(
   try {
     const cmd = ["podman", "build", "--pull=never", "--label", `${INPUTS_LABEL}=${hash}`];
     for (const t of spec.tags) cmd.push("-t", t);
+    const bundle = spec.caBundle ? await caBundle() : undefined;
+    if (bundle) cmd.push("--secret", `id=ca-bundle,src=${bundle}`);
     cmd.push("-f", file, context);
     const r = await run(cmd, env, opts.verbose);
     if (r.code !== 0) {
