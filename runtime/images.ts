@@ -5,6 +5,8 @@
  *
  *     deno task images [--only name,name] [--force] [--verbose]
  *
+ * `--force` rebuilds from scratch (no layer cache); `--verbose` shows podman's output.
+ *
  * The images: stand-ins for the official postgres, redis, rabbitmq, deno,
  * ollama, eclipse-temurin and maven images (tests/images/, docs/containers.md
  * "Stand-in images here"), the worker image `procos/worker:2.9.6`
@@ -320,6 +322,7 @@ export async function ensureImage(
   }
   try {
     const cmd = ["podman", "build", "--pull=never", "--label", `${INPUTS_LABEL}=${hash}`];
+    if (opts.force) cmd.push("--no-cache");
     for (const t of spec.tags) cmd.push("-t", t);
     const bundle = spec.caBundle ? await caBundle() : undefined;
     if (bundle) cmd.push("--secret", `id=ca-bundle,src=${bundle}`);
