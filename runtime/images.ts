@@ -143,14 +143,24 @@ export async function inputFiles(root: string, paths: string[]): Promise<string[
   return [...new Set(out)].sort();
 }
 
-/** The FROM images of a Containerfile (stage names of its own left out). */
+/**
+ * The FROM images of a Containerfile (its own stage names left out), with
+ * `${NAME}` / `$NAME` replaced by the defaults of the ARGs before the first
+ * FROM (`ARG BUILD_IMAGE=maven:3.9-eclipse-temurin-17`).
+ */
 export function fromImages(containerfile: string): string[] {
+  const args = new Map<string, string>();
   const stages = new Set<string>();
   const images: string[] = [];
+  const expand = (ref: string) =>
+    ref.replace(/\$\{(\w+)\}|\$(\w+)/g, (all, a, b) => args.get(a ?? b) ?? all);
   for (const line of containerfile.split("\n")) {
+    const arg = /^\s*ARG\s+(\w+)=(\S+)/i.exec(line);
+    if (arg && stages.size === 0 && images.length === 0) args.set(arg[1], arg[2]);
     const m = /^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
     if (!m) continue;
-    if (!stages.has(m[1].toLowerCase()) && !images.includes(m[1])) images.push(m[1]);
+    const ref = expand(m[1]);
+    if (!stages.has(ref.toLowerCase()) && !images.includes(ref)) images.push(ref);
     if (m[2]) stages.add(m[2].toLowerCase());
   }
   return images;
@@ -238,22 +248,13 @@ export async function podmanEnv(): Promise<Record<string, string>> {
   return parseEnvLines(r.out);
 }
 
-/** The value of a label of a local image, or undefined when the image does not exist. */
-async function labelOf(
+/** `podman image inspect --format` of a local image, or undefined when it does not exist. */
+async function inspect(
   image: string,
-  label: string,
+  format: string,
   env: Record<string, string>,
 ): Promise<string | undefined> {
-  const r = await run(
-    ["podman", "image", "inspect", "--format", `{{index .Labels "${label}"}}`, image],
-    env,
-  );
-  return r.code === 0 ? r.out.trim() : undefined;
-}
-
-/** The id of a local image, or undefined when it does not exist. */
-async function imageId(image: string, env: Record<string, string>): Promise<string | undefined> {
-  const r = await run(["podman", "image", "inspect", "--format", "{{.Id}}", image], env);
+  const r = await run(["podman", "image", "inspect", "--format", format, image], env);
   return r.code === 0 ? r.out.trim() : undefined;
 }
 
@@ -296,13 +297,15 @@ export async function ensureImage(
   }
   const fromIds: string[] = [];
   for (const from of fromImages(text)) {
-    const id = await imageId(from, env);
+    const id = await inspect(from, "{{.Id}}", env);
     if (!id) throw new Error(`${spec.name}: its base image ${from} is not built`);
     fromIds.push(id);
   }
   const hash = await inputsHash(spec, fromIds);
   if (!opts.force) {
-    const labels = await Promise.all(spec.tags.map((t) => labelOf(t, INPUTS_LABEL, env)));
+    const labels = await Promise.all(
+      spec.tags.map((t) => inspect(t, `{{index .Labels "${INPUTS_LABEL}"}}`, env)),
+    );
     if (labels.every((l) => l === hash)) {
       return { name: spec.name, status: "up to date", seconds: seconds() };
     }

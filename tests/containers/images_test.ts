@@ -24,9 +24,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureImage, formatResult, IMAGES } from "../../runtime/images.ts";
+import { ensureImage, formatResult, IMAGES, parseEnvLines } from "../../runtime/images.ts";
 import { freePort } from "../verify/helpers.ts";
-import { parseSetupEnv, type Ran, SETUP, sh, sleep, tail } from "./podman.ts";
+import { type Ran, SETUP, sh, sleep, tail } from "./podman.ts";
 
 /** The podman environment, or why there is none. */
 async function setUp(): Promise<{ env?: Record<string, string>; reason?: string }> {
@@ -35,7 +35,7 @@ async function setUp(): Promise<{ env?: Record<string, string>; reason?: string 
   }
   try {
     const r = await sh(["bash", SETUP, "up"], { timeoutMs: 15 * 60_000 });
-    if (r.code === 0) return { env: parseSetupEnv(r.stdout) };
+    if (r.code === 0) return { env: parseEnvLines(r.stdout) };
     return { reason: `tools/podman-setup.sh up failed (exit ${r.code}): ${tail(r, 5)}` };
   } catch (e) {
     return { reason: `tools/podman-setup.sh cannot run: ${(e as Error).message}` };

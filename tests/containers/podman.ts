@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { parseEnvLines } from "../../runtime/images.ts";
 import { REPO_ROOT } from "../helpers/build.ts";
 
 /** tools/podman-setup.sh. */
@@ -78,14 +79,6 @@ export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-/** The environment tools/podman-setup.sh prints (`KEY=VALUE` lines). */
-export function parseSetupEnv(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    stdout.split("\n").map((l) => /^([A-Z_]+)=(.*)$/.exec(l.trim()))
-      .filter((m): m is RegExpExecArray => m !== null).map((m) => [m[1], m[2]]),
-  );
-}
-
 /**
  * Sets podman up with its API service in `runDir` (tools/podman-setup.sh up);
  * returns its environment, or throws with the set-up's output.
@@ -104,7 +97,7 @@ export async function podmanUp(runDir: string): Promise<Record<string, string>> 
     );
   }
   console.log(`podman set-up: ${seconds.toFixed(1)} s`);
-  return parseSetupEnv(setup.stdout);
+  return parseEnvLines(setup.stdout);
 }
 
 /** Stops the API service and health loop podmanUp started in `runDir`. */
