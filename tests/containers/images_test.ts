@@ -4,13 +4,15 @@
  * ProcOS relies on and that a stand-in could get wrong.
  *
  * - postgres: the first start creates the POSTGRES_USER superuser, the
- *   POSTGRES_DB database and runs /docker-entrypoint-initdb.d; a password
+ *   POSTGRES_DB database and runs /docker-entrypoint-initdb.d (and refuses
+ *   to initialise without POSTGRES_PASSWORD); a password
  *   login over TCP works and a wrong one fails; a second start on the same
  *   volume does not run the init files again and keeps the old password.
  * - redis: started as root with the production capabilities and ProcOS's
  *   command, the server runs as `redis`, and the included auth file works.
  * - rabbitmq: the node name follows `--hostname`; a durable queue survives
- *   a new container on the same hostname and volume.
+ *   a new container on the same hostname and volume; ProcOS's command and
+ *   files (definitions, rabbitmq.conf, enabled_plugins) load.
  * - ollama: `ollama list` (the health check) answers.
  * - worker: a read-only container without network and capabilities loads
  *   every module of a worker (then stops for lack of a manifest).
@@ -25,7 +27,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureImage, formatResult, IMAGES, parseEnvLines } from "../../runtime/images.ts";
-import { freePort } from "../verify/helpers.ts";
+import { emitRabbitmq } from "../../compiler/emit/rabbitmq.ts";
+import { RABBITMQ_COMMAND } from "../../compiler/model.ts";
+import { freePort, referenceModel } from "../verify/helpers.ts";
 import { type Ran, SETUP, sh, sleep, tail } from "./podman.ts";
 
 /** The podman environment, or why there is none. */
@@ -160,6 +164,10 @@ Deno.test({
                 .code === 0,
           );
 
+        const bare = await podman(["run", "--rm", ...CAPS, ref]);
+        assert.notEqual(bare.code, 0, "an uninitialized database started without a password");
+        assert.match(bare.stderr, /POSTGRES_PASSWORD is not set/);
+
         const pg1 = `procosit${rand}-pg1`;
         await start(pg1, common, ref, [], first);
         await ready(pg1);
@@ -291,6 +299,65 @@ Deno.test({
         assert.equal(q.durable, true);
         assert.equal(q.node, `rabbit@${host}`);
         await remove(second);
+
+        // ProcOS's own command and files, with the production capabilities.
+        const model = await referenceModel();
+        const conf = join(dir, "rabbitmq");
+        await Deno.mkdir(conf, { mode: 0o755 });
+        await Deno.chmod(conf, 0o755);
+        for (const a of emitRabbitmq(model)) {
+          await Deno.writeTextFile(join(dir, a.path), a.content, { mode: 0o644 });
+        }
+        const procos = `procosit${rand}-rmq3`;
+        await start(
+          procos,
+          [
+            ...CAPS,
+            "--hostname",
+            `${host}p`,
+            "-v",
+            `${conf}/rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro`,
+            "-v",
+            `${conf}/definitions.json:/procos/rabbitmq/definitions.json:ro`,
+            "-v",
+            `${conf}/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro`,
+          ],
+          ref,
+          RABBITMQ_COMMAND,
+        );
+        await waitUntil(
+          "rabbitmq with ProcOS's files",
+          procos,
+          async () =>
+            (await podman([
+              "exec",
+              procos,
+              "rabbitmq-diagnostics",
+              "-q",
+              "check_port_connectivity",
+            ]))
+              .code === 0,
+        );
+        const vhosts = await ok(
+          "list_vhosts",
+          podman(["exec", procos, "rabbitmqctl", "-q", "list_vhosts"]),
+        );
+        assert.ok(vhosts.split("\n").includes(model.rabbitmq.vhost), vhosts);
+        const queues = await ok(
+          "list_queues",
+          podman([
+            "exec",
+            procos,
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "-p",
+            model.rabbitmq.vhost,
+            "name",
+          ]),
+        );
+        assert.ok(queues.split("\n").length > 1, `no queues from the definitions: ${queues}`);
+        await remove(procos);
       });
 
       await t.step("ollama: `ollama list` answers (the health check)", async () => {
