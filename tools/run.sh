@@ -31,6 +31,9 @@ if [ "$task" = "test" ] || [ "$task" = "up" ]; then
 fi
 if [ "$task" = "test" ]; then
   bash tools/setup-services.sh
+  # The container images the container tests run (stand-ins for the official
+  # images, the worker image): built once, then seconds (docs/containers.md).
+  if [ "${PROCOS_SKIP_CONTAINERS:-}" != 1 ]; then deno task images; fi
   if [ -n "${PROCOS_JUNIT:-}" ]; then
     exec deno test --allow-all --junit-path="$PROCOS_JUNIT" tests/ "$@"
   fi

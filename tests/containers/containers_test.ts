@@ -8,8 +8,8 @@
  * (and, for Compose v1, without the top-level `name:`). Debian's
  * `docker-compose` 1.29 starts it on the podman socket, with the compose
  * labels, limits, restart policy, network, named volume, port and health
- * check of the generated file; the image is a stand-in for `redis:7-alpine`
- * built from Debian's package (tests/fixtures/containers/redis). Then every
+ * check of the generated file; the image is the stand-in for `redis:7-alpine`
+ * built from Debian's package (tests/images/redis, `deno task images`). Then every
  * container check of the service must pass, and each fault (another memory
  * limit, another restart policy, another network, stopped) must fail exactly
  * its own check.
@@ -31,75 +31,12 @@ import type { StackModel } from "../../compiler/model.ts";
 import type { Result } from "../../verify/check.ts";
 import { containersChecks } from "../../verify/checks/containers.ts";
 import { DockerClient } from "../../verify/clients/docker.ts";
-import { REPO_ROOT } from "../helpers/build.ts";
+import { ensureImage, formatResult, IMAGES } from "../../runtime/images.ts";
 import { contextFor, freePort, referenceModel, runAll } from "../verify/helpers.ts";
+import { must, podmanDown, podmanUp, qualified, sh, sleep } from "./podman.ts";
 
 const SKIP = Deno.env.get("PROCOS_SKIP_CONTAINERS") === "1";
-const SETUP = join(REPO_ROOT, "tools", "podman-setup.sh");
-const FIXTURE = join(REPO_ROOT, "tests", "fixtures", "containers", "redis");
-
-/** What a command printed and how it ended. */
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command (no stdin), killed after `timeoutMs`. */
-async function sh(
-  cmd: string[],
-  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
-): Promise<Ran> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), opts.timeoutMs ?? 120_000);
-  try {
-    const out = await new Deno.Command(cmd[0], {
-      args: cmd.slice(1),
-      env: opts.env,
-      cwd: opts.cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: ac.signal,
-    }).output();
-    const dec = new TextDecoder();
-    return {
-      code: ac.signal.aborted ? 124 : out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: dec.decode(out.stderr) +
-        (ac.signal.aborted ? `\n(killed after ${opts.timeoutMs ?? 120_000} ms)` : ""),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The last lines of a command's output, for an error message. */
-function tail(r: Ran, lines = 25): string {
-  return `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-lines).join("\n");
-}
-
-/** Runs a command and throws with its output unless it succeeds. */
-async function must(what: string, cmd: string[], opts: Parameters<typeof sh>[1] = {}) {
-  const r = await sh(cmd, opts);
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${tail(r)}`);
-  return r;
-}
-
-/** The fully qualified name of an image reference (`redis:7` → `docker.io/library/redis:7`). */
-function qualified(image: string): string {
-  const first = image.split("/")[0];
-  if (
-    image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")
-  ) {
-    return image;
-  }
-  return image.includes("/") ? `docker.io/${image}` : `docker.io/library/${image}`;
-}
-
-async function sleep(ms: number) {
-  await new Promise((r) => setTimeout(r, ms));
-}
+const REDIS_IMAGE = IMAGES.find((i) => i.name === "redis")!;
 
 function describe(results: Map<string, Result>): string {
   return [...results].sort(([a], [b]) => a.localeCompare(b)).map(([id, r]) =>
@@ -142,24 +79,8 @@ Deno.test({
 
     try {
       // 1. podman, its API service and the health-check loop, in a run folder of ours.
-      let started = performance.now();
-      const setup = await sh(["bash", SETUP, "up"], {
-        env: { ...Deno.env.toObject(), PROCOS_PODMAN_RUN: runDir },
-        timeoutMs: 15 * 60_000,
-      });
-      const setupSeconds = (performance.now() - started) / 1000;
-      if (setup.code !== 0) {
-        throw new Error(
-          `podman cannot run containers here: tools/podman-setup.sh failed ` +
-            `(exit ${setup.code}) after ${setupSeconds.toFixed(0)} s:\n${tail(setup)}`,
-        );
-      }
-      podmanEnv = Object.fromEntries(
-        setup.stdout.split("\n").map((l) => /^([A-Z_]+)=(.*)$/.exec(l.trim()))
-          .filter((m): m is RegExpExecArray => m !== null).map((m) => [m[1], m[2]]),
-      );
+      podmanEnv = await podmanUp(runDir);
       expect(podmanEnv.DOCKER_HOST).toBe(`unix://${runDir}/podman.sock`);
-      console.log(`podman set-up: ${setupSeconds.toFixed(1)} s`);
       client = new DockerClient({ dockerHost: podmanEnv.DOCKER_HOST });
 
       // 2. The model: only Redis, under names of its own, on a free port.
@@ -176,19 +97,9 @@ Deno.test({
       };
       const image = qualified(redis.image);
 
-      // 3. The image, a stand-in for the official one (layers cached after the first build).
-      started = performance.now();
-      await must(`podman build of ${image}`, [
-        "podman",
-        "build",
-        "-q",
-        "-t",
-        image,
-        "-f",
-        join(FIXTURE, "Containerfile"),
-        FIXTURE,
-      ], { env: composeEnv(), timeoutMs: 600_000 });
-      console.log(`image ${image}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      // 3. The image, the redis stand-in (tests/images/redis; built once by deno task images).
+      expect(REDIS_IMAGE.tags).toContain(image);
+      console.log(formatResult(await ensureImage(REDIS_IMAGE, composeEnv())));
 
       // 4. The generated files, and the Compose file reduced to Redis for Compose v1.
       for (const a of emitAll(model)) {
@@ -283,7 +194,7 @@ Deno.test({
       };
 
       // 6. Up through Compose v1 on the podman socket.
-      started = performance.now();
+      const started = performance.now();
       await compose(baseFile, "up", "-d");
       await healthy();
       console.log(
@@ -398,13 +309,7 @@ Deno.test({
           }
         });
       }
-      await attempt(
-        "podman service and health loop",
-        () =>
-          must("podman-setup.sh down", ["bash", SETUP, "down"], {
-            env: { ...Deno.env.toObject(), PROCOS_PODMAN_RUN: runDir },
-          }),
-      );
+      await attempt("podman service and health loop", () => podmanDown(runDir));
       await attempt("temporary folders", async () => {
         await Deno.remove(runDir, { recursive: true });
         await Deno.remove(outDir, { recursive: true });
