@@ -269,6 +269,16 @@ async function caBundle(): Promise<string | undefined> {
   return undefined;
 }
 
+/** The host's Java truststore (Debian's, holding the same CAs), when there is one. */
+async function javaTruststore(): Promise<string | undefined> {
+  try {
+    const f = "/etc/ssl/certs/java/cacerts";
+    return (await Deno.stat(f)).isFile ? f : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How one image went. */
 export interface ImageResult {
   name: string;
@@ -329,6 +339,8 @@ export async function ensureImage(
     for (const t of spec.tags) cmd.push("-t", t);
     const bundle = spec.caBundle ? await caBundle() : undefined;
     if (bundle) cmd.push("--secret", `id=ca-bundle,src=${bundle}`);
+    const trust = spec.caBundle ? await javaTruststore() : undefined;
+    if (trust) cmd.push("--secret", `id=java-truststore,src=${trust}`);
     cmd.push("-f", file, context);
     const r = await run(cmd, env, opts.verbose);
     if (r.code !== 0) {

@@ -219,17 +219,25 @@ Deno.test({
         assert.equal(noop.length, 1, "the generic task is done, once");
       });
 
-      await step("a killed worker container is restarted by its policy", async () => {
+      await step("a crashed worker container is restarted by its policy", async () => {
         const before = await container("generic-worker");
-        await api.post(`/containers/${before.id}/kill?signal=KILL`);
+        // SIGKILL to its process from the host, as a crash or the OOM killer would
+        // (`docker kill` counts as a manual stop, which restart policies leave alone)
+        type Inspect = { State: { Pid: number; StartedAt: string } };
+        const inspect = () => api.get<Inspect>(`/containers/${before.id}/json`);
+        const { State: was } = await inspect();
+        assert.ok(was.Pid > 0);
+        Deno.kill(was.Pid, "SIGKILL");
         await until("generic-worker restarted and healthy", async () => {
           const c = await container("generic-worker");
-          return c.id === before.id && c.status === "running" && c.health === "healthy";
+          const { State: now } = await inspect();
+          return c.id === before.id && now.StartedAt !== was.StartedAt && c.status === "running" &&
+            c.health === "healthy";
         });
-        const pid = await smoke("after-kill");
+        const instance = await smoke("after-kill");
         const noop = await camunda(
           "GET",
-          `/history/activity-instance?processInstanceId=${pid}&activityId=task_generic_noop&finished=true`,
+          `/history/activity-instance?processInstanceId=${instance}&activityId=task_generic_noop&finished=true`,
         ) as unknown[];
         assert.equal(noop.length, 1, "the task completes once");
         await green("verify green after the restart");
