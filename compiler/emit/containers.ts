@@ -173,8 +173,13 @@ export function auxiliaryServices(model: StackModel): AuxiliaryService[] {
         { source: model.backup.path, target: "/backups" },
         { source: `./out/${BACKUP_SCRIPT}`, target: "/procos/backup.sh", read_only: true },
       ],
+      // the loop itself: alive within 2 minutes, and its last run did not fail
       healthcheck: {
-        test: ["CMD", "pg_isready", "-q"],
+        test: [
+          "CMD-SHELL",
+          'test -n "$(find /tmp/procos-backup.alive -mmin -2 2>/dev/null)" && ' +
+          "test ! -e /tmp/procos-backup.failed",
+        ],
         interval: "60s",
         timeout: "10s",
         retries: 3,

@@ -69,6 +69,7 @@ import {
 import { runCli as cli } from "../helpers/cli.ts";
 
 const HOUR = 3_600_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DAY = 24 * HOUR;
 
 /** Writes a fake dump and its sidecar (as the backup would) into `dir`. */
@@ -615,6 +616,77 @@ Deno.test("the production backup loop writes dumps and sidecars that restore and
     });
     expect(back.stdout).toContain('hello "quoted" \\ world');
   } finally {
+    await dropScratch({ database: db, role: db });
+    await spec.remove();
+  }
+});
+
+Deno.test("the backup loop: a heartbeat its health check reads, a failure flag, dumps mode 0640", async () => {
+  const spec = await makeStackSpec();
+  const out = join(spec.dir, "out");
+  const env = { ...spec.secretsEnv };
+  const db = spec.name;
+  let child: Deno.ChildProcess | undefined;
+  try {
+    await build(spec.config, { outDir: out, env, profile: "production" });
+    const init = await psql({ file: join(out, "sql", "init-db.sql") });
+    if (init.code !== 0) throw new Error(`init-db.sql: ${init.stderr}`);
+    const dir = join(spec.dir, "backups");
+    const alive = join(spec.dir, "alive");
+    const failed = join(spec.dir, "failed");
+    // the generated loop, due every minute, with its paths in the test's folder
+    const script = (await Deno.readTextFile(join(out, "backup", "backup.sh")))
+      .replace(/^SCHEDULE_(MINUTE|HOUR|DAY|MONTH|WEEKDAY)=.*$/gm, "SCHEDULE_$1='*'")
+      .replace(/^DIR=.*$/m, `DIR='${dir}'`)
+      .replace(/^ALIVE=.*$/m, `ALIVE='${alive}'`)
+      .replace(/^FAILED=.*$/m, `FAILED='${failed}'`);
+    const compose = parse(await Deno.readTextFile(join(out, COMPOSE_PRODUCTION_FILE))) as {
+      services: Record<string, { healthcheck: { test: string[] } }>;
+    };
+    const [kind, escaped] = compose.services.backup.healthcheck.test;
+    const health = escaped.replaceAll("$$", "$"); // as Compose reads it
+    expect(kind).toBe("CMD-SHELL");
+    const healthy = async () =>
+      (await new Deno.Command("sh", {
+        args: [
+          "-c",
+          health.replaceAll("/tmp/procos-backup.alive", alive)
+            .replaceAll("/tmp/procos-backup.failed", failed),
+        ],
+      }).output()).code === 0;
+    expect(await healthy()).toBe(false); // no loop yet
+    const start = (pgEnv: Record<string, string>) =>
+      new Deno.Command("sh", {
+        args: ["-c", script],
+        env: { PGHOST: "127.0.0.1", PGDATABASE: db, PGUSER: db, ...pgEnv },
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    const until = async (what: string, fn: () => Promise<boolean>) => {
+      for (const end = Date.now() + 30_000; Date.now() < end; await sleep(250)) {
+        if (await fn()) return;
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    };
+    child = start({ PGPORT: "5432" });
+    await until("a dump", async () => (await listBackups(dir, db).catch(() => [])).length > 0);
+    const [dump] = await listBackups(dir, db);
+    expect((await Deno.stat(dump.path)).mode! & 0o777).toBe(0o640);
+    await until("healthy", healthy);
+    child.kill("SIGTERM");
+    await child.status;
+    // a database that cannot be reached: the run fails, the loop lives on, health says so
+    child = start({ PGPORT: String(freePort()) });
+    await until("the failure flag", () => Deno.stat(failed).then(() => true, () => false));
+    expect(await healthy()).toBe(false);
+    child.kill("SIGTERM");
+    await child.status;
+    child = undefined;
+  } finally {
+    if (child) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
     await dropScratch({ database: db, role: db });
     await spec.remove();
   }
