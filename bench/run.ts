@@ -4,7 +4,7 @@
  *
  *     deno task bench              # every benchmark, default sample counts
  *     deno task bench --runs 20 --iterations 200
- *     deno task bench --only verify   # only some: build, verify, worker, lifecycle (comma-separated)
+ *     deno task bench --only verify   # only some: build, verify, worker, lifecycle, compose
  *
  * `build` needs nothing; `verify` and `worker` bring up a real stack on this
  * machine (its PostgreSQL, Redis and RabbitMQ, the engine jar), as
@@ -28,9 +28,10 @@ import type { BenchRow } from "./build_bench.ts";
 import { benchVerify, domainTable, slowestTable } from "./verify_bench.ts";
 import { benchWorker, workerReport } from "./worker_bench.ts";
 import { benchLifecycle, lifecycleReport } from "./lifecycle_bench.ts";
+import { benchCompose, memoryTable } from "./compose_bench.ts";
 
 /** The benchmarks, in the order they run. */
-const BENCHES = ["build", "verify", "worker", "lifecycle"] as const;
+const BENCHES = ["build", "verify", "worker", "lifecycle", "compose"] as const;
 type BenchName = typeof BENCHES[number];
 
 /**
@@ -65,9 +66,10 @@ if (import.meta.main) {
       queries: { type: "string" },
     },
   });
-  // lifecycle (a scratch database of 1M rows, ~20–30 min) runs only when named.
+  // lifecycle (a scratch database of 1M rows, ~20–30 min) and compose (both
+  // stacks, on the images of `deno task images`) run only when named.
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ??
-    BENCHES.filter((n) => n !== "lifecycle");
+    BENCHES.filter((n) => n !== "lifecycle" && n !== "compose");
   const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
   if (unknown.length > 0 || only.length === 0) {
     console.error(
@@ -118,5 +120,14 @@ if (import.meta.main) {
     });
     console.log("## AI data lifecycle\n");
     console.log(lifecycleReport(l));
+  }
+  if (wanted("compose")) {
+    const c = await benchCompose({ runs });
+    console.log("\n## Compose and the local runtime\n");
+    console.log(markdownTable(c.up));
+    console.log("");
+    console.log(markdownTable(c.verify));
+    console.log("\nmemory of each container at idle (30 s after verify):\n");
+    console.log(memoryTable(c.memory));
   }
 }

@@ -86,7 +86,8 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-function row(name: string, command: string, samples: number[]): BenchRow {
+/** A benchmark row of `samples` (milliseconds). */
+export function row(name: string, command: string, samples: number[]): BenchRow {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     name,

@@ -21,6 +21,8 @@
  *
  * @module
  */
+import { ContainerApi } from "./docker_api.ts";
+import { AUXILIARY_IMAGES } from "../compiler/emit/containers.ts";
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
@@ -78,6 +80,18 @@ export const IMAGES: readonly ImageSpec[] = [
     context: "tests/images/rabbitmq",
     containerfile: "tests/images/rabbitmq/Containerfile",
     tags: ["docker.io/library/rabbitmq:3-management", "docker.io/library/rabbitmq:3.13-management"],
+  },
+  {
+    name: "postgres-exporter",
+    context: "tests/images/postgres-exporter",
+    containerfile: "tests/images/postgres-exporter/Containerfile",
+    tags: [AUXILIARY_IMAGES.postgresExporter],
+  },
+  {
+    name: "redis-exporter",
+    context: "tests/images/redis-exporter",
+    containerfile: "tests/images/redis-exporter/Containerfile",
+    tags: [`docker.io/${AUXILIARY_IMAGES.redisExporter}`],
   },
   {
     name: "deno",
@@ -202,27 +216,6 @@ export async function inputsHash(spec: ImageSpec, fromIds: string[]): Promise<st
   return h.digest("hex").slice(0, 32);
 }
 
-/** Answers the Docker API's `_ping` on a `unix://` socket within 3 s? */
-export async function dockerApiAnswers(dockerHost: string | undefined): Promise<boolean> {
-  if (!dockerHost?.startsWith("unix://")) return false;
-  let conn: Deno.UnixConn | undefined;
-  const timer = setTimeout(() => conn?.close(), 3000);
-  try {
-    conn = await Deno.connect({ transport: "unix", path: dockerHost.slice("unix://".length) });
-    await conn.write(new TextEncoder().encode("GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n"));
-    const buf = new Uint8Array(256);
-    const n = await conn.read(buf);
-    return n !== null && /^HTTP\/1\.[01] 200/.test(new TextDecoder().decode(buf.subarray(0, n)));
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
-  }
-}
-
 /** Parses `KEY=VALUE` lines (the output of tools/podman-setup.sh). */
 export function parseEnvLines(text: string): Record<string, string> {
   return Object.fromEntries(
@@ -239,7 +232,8 @@ export async function podmanEnv(): Promise<Record<string, string>> {
   const setup = join(ROOT, "tools", "podman-setup.sh");
   const env = parseEnvLines((await run(["bash", setup, "env"], {})).out);
   const host = Deno.env.get("DOCKER_HOST");
-  if (await dockerApiAnswers(host ?? env.DOCKER_HOST)) {
+  const where = host ?? env.DOCKER_HOST;
+  if (where && (await new ContainerApi(where).ping())) {
     return host ? { ...env, DOCKER_HOST: host } : env;
   }
   console.error("images: no Docker API answers; running tools/podman-setup.sh up");

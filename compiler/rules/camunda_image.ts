@@ -1,9 +1,11 @@
 /**
  * Rule: the engine image runs what the spec sets. The ProcOS engine (the
- * default, built from `engine/`) reads every engine setting of the spec. The
- * official `camunda/camunda-bpm-platform` Tomcat distribution (every tag but
- * `run-*`) reads only its database settings, so the admin user, the history
- * level and REST auth of the spec would not take effect: it is refused.
+ * default, built from `engine/`) reads every engine setting of the spec, in
+ * both profiles. The official `camunda/camunda-bpm-platform` image does not:
+ * its Tomcat distribution (every tag but `run-*`) reads only its `DB_*`
+ * settings, and Camunda Run would need a generated configuration and
+ * `--production`, which ProcOS does not write yet. Both are refused, naming
+ * the settings that would not take effect.
  *
  * @module
  */
@@ -13,32 +15,33 @@ import { at, type RuleContext } from "./rule.ts";
 /** The official Camunda 7 image's repository. */
 export const OFFICIAL_CAMUNDA_REPOSITORY = "camunda/camunda-bpm-platform";
 
-/** The engine settings of the spec that the Tomcat distribution ignores. */
-const IGNORED_BY_TOMCAT = ["engine.admin_user", "engine.history_level", "engine.rest_auth"];
+/** The engine settings of the spec that the official image would not apply. */
+const ENGINE_SETTINGS = ["engine.admin_user", "engine.history_level", "engine.rest_auth"];
 
-/** Whether `image` is the official image's Tomcat distribution. */
-export function isTomcatDistribution(image: string): boolean {
+/** Which distribution of the official image `image` is, if it is the official image. */
+export function officialDistribution(image: string): "tomcat" | "run" | undefined {
   const m = /^(?:(?:docker\.io|registry-1\.docker\.io)\/)?([^:@]+)(?::([^@]+))?/.exec(image);
-  if (!m || m[1] !== OFFICIAL_CAMUNDA_REPOSITORY) return false;
-  return !(m[2] ?? "latest").startsWith("run-");
+  if (!m || m[1] !== OFFICIAL_CAMUNDA_REPOSITORY) return undefined;
+  return (m[2] ?? "latest").startsWith("run-") ? "run" : "tomcat";
 }
 
-/** Reports a Camunda service on the official Tomcat distribution. */
+/** Reports a Camunda service on the official image. */
 export function camundaImage(ctx: RuleContext): Diagnostic[] {
-  return Object.entries(ctx.spec.services)
-    .filter(([, s]) => s.kind === "camunda" && isTomcatDistribution(s.image))
-    .map(([name, s]) =>
-      at(
-        ctx,
-        ["services", name, "image"],
-        `\`${s.image}\` is Camunda's Tomcat distribution, which ignores ` +
-          `${IGNORED_BY_TOMCAT.map((k) => `services.${name}.${k}`).join(", ")}`,
-        {
-          expected:
-            "the ProcOS engine (leave `image` out) or a `camunda/camunda-bpm-platform:run-*` tag",
-          hint: "remove `image:` to run the ProcOS engine, which reads every setting of the spec",
-          target: "value",
-        },
-      )
-    );
+  const out: Diagnostic[] = [];
+  for (const [name, s] of Object.entries(ctx.spec.services)) {
+    if (s.kind !== "camunda") continue;
+    const dist = officialDistribution(s.image);
+    if (!dist) continue;
+    const settings = ENGINE_SETTINGS.map((k) => `services.${name}.${k}`).join(", ");
+    const what = dist === "tomcat"
+      ? `Camunda's Tomcat distribution, which reads only its DB_* settings and ignores ${settings}`
+      : `Camunda Run, which ProcOS does not configure yet: ${settings} and production mode ` +
+        `(--production: no examples, CORS closed) would not take effect`;
+    out.push(at(ctx, ["services", name, "image"], `\`${s.image}\` is ${what}`, {
+      expected: "the ProcOS engine (no `image:`, or procos/engine:7.24.0)",
+      hint: "remove `image:` to run the ProcOS engine, which reads every setting of the spec",
+      target: "value",
+    }));
+  }
+  return out;
 }

@@ -570,8 +570,8 @@ export const BAD_SPECS: BadSpec[] = [
     name: "prod_image_latest",
     profile: "production",
     spec: edit(
-      ["    image: procos/engine:7.24.0\n", "    image: procos/engine:latest\n"],
-      ["        image: camunda/camunda-bpm-platform:run-7.24.0\n", ""],
+      ["\n    image: procos/engine:7.24.0\n", "\n    image: procos/engine:latest\n"],
+      ["        image: procos/engine:7.24.0\n", ""],
       ["        image: ollama/ollama:0.12.6\n", "        image: ollama/ollama\n"],
     ),
     expected: [
@@ -601,11 +601,23 @@ export const BAD_SPECS: BadSpec[] = [
     // The Tomcat distribution reads only its DB_* settings: the spec's would not take effect.
     name: "camunda_tomcat_image",
     spec: edit([
-      "    image: procos/engine:7.24.0\n",
-      "    image: camunda/camunda-bpm-platform:7.24.0\n",
+      "\n    image: procos/engine:7.24.0\n",
+      "\n    image: camunda/camunda-bpm-platform:7.24.0\n",
     ]),
     expected: [
-      "camunda_tomcat_image.yaml:124:12: error: services.camunda.image: `camunda/camunda-bpm-platform:7.24.0` is Camunda's Tomcat distribution, which ignores services.camunda.engine.admin_user, services.camunda.engine.history_level, services.camunda.engine.rest_auth; expected the ProcOS engine (leave `image` out) or a `camunda/camunda-bpm-platform:run-*` tag (hint: remove `image:` to run the ProcOS engine, which reads every setting of the spec)",
+      "camunda_tomcat_image.yaml:124:12: error: services.camunda.image: `camunda/camunda-bpm-platform:7.24.0` is Camunda's Tomcat distribution, which reads only its DB_* settings and ignores services.camunda.engine.admin_user, services.camunda.engine.history_level, services.camunda.engine.rest_auth; expected the ProcOS engine (no `image:`, or procos/engine:7.24.0) (hint: remove `image:` to run the ProcOS engine, which reads every setting of the spec)",
+    ],
+  },
+  {
+    // Camunda Run: ProcOS writes no configuration for it yet, so the spec's would not take effect.
+    name: "camunda_run_image",
+    profile: "production",
+    spec: edit([
+      "        image: procos/engine:7.24.0\n",
+      "        image: camunda/camunda-bpm-platform:run-7.24.0\n",
+    ]),
+    expected: [
+      "camunda_run_image.yaml:348:16: error: profiles.production.services.camunda.image: `camunda/camunda-bpm-platform:run-7.24.0` is Camunda Run, which ProcOS does not configure yet: services.camunda.engine.admin_user, services.camunda.engine.history_level, services.camunda.engine.rest_auth and production mode (--production: no examples, CORS closed) would not take effect; expected the ProcOS engine (no `image:`, or procos/engine:7.24.0) (hint: remove `image:` to run the ProcOS engine, which reads every setting of the spec)",
     ],
   },
   {

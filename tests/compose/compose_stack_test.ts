@@ -22,26 +22,13 @@ import postgres from "postgres";
 import { build } from "../../compiler/compile.ts";
 import type { JsonReport } from "../../verify/reporters/json.ts";
 import { ContainerApi, type ContainerSummary } from "../../runtime/docker_api.ts";
-import { makeComposeSpec } from "../fixtures/compose/make_compose_spec.ts";
+import { podmanEnv } from "../../runtime/images.ts";
+import { parse } from "yaml";
 import { ROOT } from "../fixtures/stack/make_spec.ts";
+import { makeComposeSpec } from "../fixtures/compose/make_compose_spec.ts";
 import { runDeno } from "../fixtures/stack/machine.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** podman-setup's KEY=VALUE lines (the Docker API socket and podman's configuration). */
-async function podmanEnv(): Promise<Record<string, string>> {
-  const out = await new Deno.Command("bash", {
-    args: [join(ROOT, "tools/podman-setup.sh"), "env"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const env: Record<string, string> = {};
-  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return env;
-}
 
 Deno.test({
   name:
@@ -58,6 +45,7 @@ Deno.test({
     );
     const spec = await makeComposeSpec();
     const out = join(spec.dir, "out");
+    const outProd = join(spec.dir, "out-prod");
     const env = () => ({ ...spec.secretsEnv, ...penv, DOCKER_HOST: dockerHost });
     const camundaUrl = `http://127.0.0.1:${spec.ports.camunda[8080]}/engine-rest`;
     const dbUrl = () =>
@@ -318,7 +306,80 @@ Deno.test({
           await smoke("after-rotation");
         },
       );
+
+      await step(
+        "the production profile comes up: REST needs auth, infrastructure on 127.0.0.1, no default password",
+        async () => {
+          await cli(["down", "--purge"]);
+          await Deno.mkdir(join(spec.dir, "backups"), { recursive: true });
+          const prod = await build(spec.config, {
+            outDir: outProd,
+            env: spec.secretsEnv,
+            profile: "production",
+          });
+          const r = await runDeno("runtime/cli.ts", [
+            "up",
+            "--engine",
+            "docker",
+            "--config",
+            spec.config,
+            "--out",
+            outProd,
+            "--profile",
+            "production",
+          ], env());
+          assert.equal(r.code, 0, `production up failed:\n${r.stdout}\n${r.stderr}`);
+          const anonymous = await fetch(`${camundaUrl}/engine`);
+          await anonymous.body?.cancel();
+          assert.equal(anonymous.status, 401, "the REST API refuses a request without credentials");
+          const { adminUser, adminPassword } = prod.model.camunda;
+          const admin = await fetch(`${camundaUrl}/engine`, {
+            headers: { authorization: "Basic " + btoa(`${adminUser}:${adminPassword}`) },
+          });
+          await admin.body?.cancel();
+          assert.equal(admin.status, 200);
+          type Inspect = {
+            HostConfig?: { PortBindings?: Record<string, { HostIp?: string }[] | null> | null };
+            Config?: { Env?: string[] };
+          };
+          const cs = await api.projectContainers(spec.project);
+          for (const s of ["postgres", "redis", "rabbitmq", "ollama"]) {
+            const c = cs.find((c) => c.service === s);
+            assert.ok(c, `a ${s} container`);
+            const i = await api.get<Inspect>(`/containers/${c.id}/json`);
+            const bindings = Object.values(i.HostConfig?.PortBindings ?? {}).flat();
+            assert.ok(bindings.length > 0, `${s} publishes its ports`);
+            for (const b of bindings) assert.equal(b?.HostIp, "127.0.0.1", `${s} on 127.0.0.1`);
+          }
+          for (const s of ["backup", "postgres-exporter", "redis-exporter"]) {
+            assert.ok(cs.some((c) => c.service === s && c.status === "running"), `${s} runs`);
+          }
+          // The reference spec's development defaults, and the engines' own
+          // well-known ones, appear in no generated file and no container's environment.
+          const reference = parse(await Deno.readTextFile(join(ROOT, "procos.config.yaml"))) as {
+            secrets: Record<string, { default?: string }>;
+          };
+          const defaults = [
+            ...Object.values(reference.secrets).map((x) => x.default).filter((d): d is string =>
+              !!d
+            ),
+            "guest",
+          ];
+          const texts: string[] = [];
+          for (const a of prod.artifacts) texts.push(a.content);
+          for (const c of cs) {
+            texts.push(...((await api.get<Inspect>(`/containers/${c.id}/json`)).Config?.Env ?? []));
+          }
+          for (const d of defaults) {
+            const hit = texts.find((t) =>
+              new RegExp(`(^|[^A-Za-z0-9])${d}([^A-Za-z0-9]|$)`).test(t)
+            );
+            assert.equal(hit, undefined, `the default password ${d} appears`);
+          }
+        },
+      );
     } finally {
+      await runDeno("runtime/cli.ts", ["down", "--purge", "--out", outProd], env());
       await runDeno("runtime/cli.ts", ["down", "--purge", "--out", out], env());
       const left = await api.projectContainers(spec.project).catch(() => []);
       const volumes = await api.get<{ Volumes: { Name: string }[] | null }>("/volumes")
