@@ -119,8 +119,9 @@ export async function composeArgs(
 
 /**
  * A Compose file as v1 reads it: without the top-level `name:` (v1 refuses
- * it) and without `build:` (v1 checks every build context exists even for
- * `down`, and `up` runs with `--no-build`: `deno task images` builds).
+ * it), without `build:` (v1 checks every build context exists even for
+ * `down`, and `up` runs with `--no-build`: `deno task images` builds), and
+ * with ports in the short syntax (v1's long syntax has no `host_ip`).
  */
 export function composeV1Copy(text: string): string {
   const doc = parse(text) as Record<string, unknown>;
@@ -129,9 +130,22 @@ export function composeV1Copy(text: string): string {
     const svc of Object.values((doc.services ?? {}) as Record<string, Record<string, unknown>>)
   ) {
     delete svc.build;
+    if (Array.isArray(svc.ports)) svc.ports = svc.ports.map(shortPort);
   }
   // YAML 1.1 quoting, as the emitter's: v1 reads `no` unquoted as false
   return stringify(doc, { version: "1.1", lineWidth: 0 });
+}
+
+/** A long-syntax port as `[host_ip:]published:target[/protocol]`. */
+function shortPort(p: unknown): unknown {
+  if (typeof p !== "object" || p === null) return p;
+  const { host_ip, published, target, protocol } = p as Record<string, unknown>;
+  const ip = typeof host_ip === "string" && host_ip !== ""
+    ? `${host_ip.includes(":") ? `[${host_ip}]` : host_ip}:`
+    : "";
+  const host = published === undefined ? "" : `${published}:`;
+  const proto = protocol && protocol !== "tcp" ? `/${protocol}` : "";
+  return `${ip}${host}${target}${proto}`;
 }
 
 /** Runs Compose with the output inherited; returns its exit code. */

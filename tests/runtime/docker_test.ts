@@ -48,16 +48,25 @@ Deno.test("compose: v1 reads copies without name:, from the output folder", asyn
       assert.ok(doc.services, `${f} keeps its services`);
     }
     // the copy differs from the original only by the name and the builds
-    const original = parse(await Deno.readTextFile(join(out, "compose.yaml"))) as Record<
-      string,
-      any
-    >;
-    const copy = parse(await Deno.readTextFile(files[0])) as Record<string, unknown>;
+    type Port = { host_ip?: string; published: number; target: number };
+    type Doc = { name?: string; services: Record<string, { build?: unknown; ports?: unknown[] }> };
+    const original = parse(await Deno.readTextFile(join(out, "compose.yaml"))) as Doc;
+    const copy = parse(await Deno.readTextFile(files[0])) as Doc;
     delete original.name;
-    for (const s of Object.values(original.services as object) as Record<string, unknown>[]) {
+    for (const s of Object.values(original.services)) {
       delete s.build;
+      // v1's long port syntax has no host_ip: the short one carries it
+      if (s.ports) {
+        s.ports = (s.ports as Port[]).map((p) =>
+          `${p.host_ip ? `${p.host_ip}:` : ""}${p.published}:${p.target}`
+        );
+      }
     }
     assert.deepEqual(copy, original);
+    assert.ok(
+      (copy.services.postgres.ports as string[]).every((p) => p.startsWith("127.0.0.1:")),
+      "production binds postgres to 127.0.0.1",
+    );
   });
 });
 
