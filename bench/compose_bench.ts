@@ -79,7 +79,11 @@ async function verifyRuns(
   return samples;
 }
 
-/** The memory of each running container of `project`, from the engine's stats. */
+/**
+ * The memory of each running container of `project`: the engine's stats, and
+ * the resident memory from the container's cgroup (`memory.stat`, read
+ * through its main process), which podman's Docker API does not report.
+ */
 export async function containerMemory(
   api: ContainerApi,
   project: string,
@@ -90,13 +94,33 @@ export async function containerMemory(
     if (c.status !== "running") continue;
     const s = await api.get<Stats>(`/containers/${c.id}/stats?stream=false`);
     const m = s.memory_stats ?? {};
+    const pid = (await api.get<{ State?: { Pid?: number } }>(`/containers/${c.id}/json`)).State
+      ?.Pid;
     out.push({
       service: c.service,
-      rss: m.stats?.rss ?? m.stats?.anon ?? 0,
+      rss: m.stats?.rss ?? m.stats?.anon ?? (pid ? await cgroupRss(pid) : 0),
       usage: m.usage ?? 0,
     });
   }
   return out.sort((a, b) => b.rss - a.rss);
+}
+
+/** `total_rss` (cgroup v1) or `anon` (v2) of the cgroup of process `pid`; 0 when unreadable. */
+async function cgroupRss(pid: number): Promise<number> {
+  try {
+    const lines = (await Deno.readTextFile(`/proc/${pid}/cgroup`)).split("\n");
+    const v1 = lines.find((l) => /^\d+:[^:]*\bmemory\b[^:]*:/.test(l));
+    const path = v1
+      ? `/sys/fs/cgroup/memory${v1.split(":")[2]}/memory.stat`
+      : `/sys/fs/cgroup${lines.find((l) => l.startsWith("0::"))?.slice(3)}/memory.stat`;
+    const stat = await Deno.readTextFile(path);
+    const value = (key: string) =>
+      Number(new RegExp(`^${key} (\\d+)$`, "m").exec(stat)?.[1] ?? NaN);
+    const rss = value("total_rss");
+    return Number.isFinite(rss) ? rss : value("anon") || 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs both stacks in turn; `runs` timed verify runs each (default 5). */
