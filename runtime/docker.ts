@@ -38,7 +38,10 @@ export interface DockerTarget {
 
 /** Where to look for a Docker Engine API, in order (`DOCKER_HOST` values). */
 export function dockerHostCandidates(env: Record<string, string | undefined>): string[] {
-  const podman = env.PROCOS_PODMAN_RUN ? join(env.PROCOS_PODMAN_RUN, "podman.sock") : PODMAN_SOCKET;
+  // tools/podman-setup.sh's folders: PROCOS_PODMAN_RUN, else PROCOS_PODMAN_DIR/run
+  const run = env.PROCOS_PODMAN_RUN ??
+    (env.PROCOS_PODMAN_DIR ? join(env.PROCOS_PODMAN_DIR, "run") : undefined);
+  const podman = run ? join(run, "podman.sock") : PODMAN_SOCKET;
   const all = [env.DOCKER_HOST, "unix:///var/run/docker.sock", `unix://${podman}`];
   return [...new Set(all.filter((h): h is string => !!h && h.trim() !== ""))];
 }

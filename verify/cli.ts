@@ -24,6 +24,7 @@ import { renderJunit } from "./reporters/junit.ts";
 import { colorWanted, prettyReporter } from "./reporters/pretty.ts";
 import type { TargetMode } from "./targets.ts";
 import { resolveTargets, TARGET_MODES, TargetError } from "./targets.ts";
+import { refreshComposeWorkers } from "./compose_targets.ts";
 
 /** The usage text. */
 export const USAGE = `usage: deno task verify [options]
@@ -194,12 +195,17 @@ export async function main(args: string[], io: VerifyIo): Promise<number> {
     config = opts.config;
     const resolved = await loadSpec(opts.config, { profile: opts.profile, env: io.env });
     const model = buildModel(resolved);
-    const targets = await resolveTargets(model, {
-      mode: opts.target,
-      outDir: opts.out,
-      env: io.env,
-      overrides: opts.urls,
-    });
+    const targets = await refreshComposeWorkers(
+      model,
+      await resolveTargets(model, {
+        mode: opts.target,
+        outDir: opts.out,
+        env: io.env,
+        overrides: opts.urls,
+      }),
+      opts.out,
+      io.env.DOCKER_HOST,
+    );
     const ctx: VerifyContext = {
       model,
       targets,

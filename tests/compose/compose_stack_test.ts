@@ -85,6 +85,8 @@ Deno.test({
       r.checks.filter((c) => c.status === "fail").map((c) =>
         `${c.id}: expected ${c.expected}, actual ${c.actual}`
       );
+    const failingIds = async () =>
+      (await verify()).checks.filter((c) => c.status === "fail").map((c) => c.id).sort();
     const green = (what: string) =>
       until(what, async () => failing(await verify()).length === 0, 180_000);
     const camunda = async (method: string, path: string, json?: unknown) => {
@@ -207,6 +209,19 @@ Deno.test({
         assert.equal(noop.length, 1, "the generic task is done, once");
       });
 
+      await step("a stopped worker container: exactly its own checks fail", async () => {
+        const c = await container("generic-worker");
+        await api.post(`/containers/${c.id}/stop?t=5`);
+        assert.deepEqual(await failingIds(), [
+          "containers.generic-worker.running",
+          "workers.health.generic-worker",
+          "workers.metrics.generic-worker",
+        ]);
+        await api.post(`/containers/${c.id}/start`);
+        await healthy("generic-worker");
+        await green("verify green with the worker started again");
+      });
+
       await step("a crashed worker container is restarted by its policy", async () => {
         const before = await container("generic-worker");
         // SIGKILL to its process from the host, as a crash or the OOM killer would
@@ -239,6 +254,19 @@ Deno.test({
           "postgres stopped",
           async () => (await container("postgres")).status !== "running",
         );
+        // Caught by its own checks: PostgreSQL's, its container's and its port's, and
+        // Camunda's that read the engine's data (it lives in that database); nothing of
+        // Redis, RabbitMQ, Ollama, the workers or the other containers.
+        const during = await failingIds();
+        for (
+          const id of ["containers.postgres.running", "services.tcp.postgres", "postgres.database"]
+        ) {
+          assert.ok(during.includes(id), `${id} fails while postgres is stopped`);
+        }
+        const foreign = during.filter((id) =>
+          !id.startsWith("postgres.") && !id.startsWith("camunda.") && !id.endsWith(".postgres")
+        );
+        assert.deepEqual(foreign, [], "only postgres's own checks (and Camunda's data) fail");
         await api.post(`/containers/${pg.id}/start`);
         await healthy("postgres");
         await green("verify green after postgres came back");

@@ -685,6 +685,9 @@ Deno.test("runtime: the compose files and profile of a Docker host", async () =>
   expect(dockerHostCandidates({ PROCOS_PODMAN_RUN: "/x/run" }).at(-1)).toBe(
     "unix:///x/run/podman.sock",
   );
+  expect(dockerHostCandidates({ PROCOS_PODMAN_DIR: "/y" }).at(-1)).toBe(
+    "unix:///y/run/podman.sock",
+  );
 });
 
 Deno.test("runtime: out/runtime (state, logs) survives a rebuild of the out folder", async () => {
