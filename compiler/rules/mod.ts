@@ -14,6 +14,7 @@ import { healthPortsUnique } from "./health_ports_unique.ts";
 import { namesUnique } from "./names_unique.ts";
 import { reservedNames } from "./reserved_names.ts";
 import { camundaImage } from "./camunda_image.ts";
+import { camundaAdminId } from "./camunda_admin_id.ts";
 import { oneServicePerKind } from "./one_service_per_kind.ts";
 import { secretRefs } from "./secret_refs.ts";
 import { secretSources } from "./secret_sources.ts";
@@ -47,6 +48,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
   names_unique: namesUnique,
   reserved_names: reservedNames,
   camunda_image: camundaImage,
+  camunda_admin_id: camundaAdminId,
   one_service_per_kind: oneServicePerKind,
   secret_refs: secretRefs,
   secret_sources: secretSources,

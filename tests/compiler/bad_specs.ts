@@ -621,6 +621,14 @@ export const BAD_SPECS: BadSpec[] = [
     ],
   },
   {
+    // Camunda accepts letters and digits only in user ids: the engine would not start.
+    name: "camunda_admin_id_with_dash",
+    spec: edit(["      admin_user: demo\n", "      admin_user: procos-admin\n"]),
+    expected: [
+      "camunda_admin_id_with_dash.yaml:144:19: error: services.camunda.engine.admin_user: Camunda refuses the user id `procos-admin` and would not start; expected letters and digits only, such as admin (hint: write it without - or _, e.g. procosadmin)",
+    ],
+  },
+  {
     // ProcOS adds a container of that name itself.
     name: "worker_named_like_an_added_container",
     spec: edit(["  generic-worker:\n", "  postgres-setup:\n"]),
