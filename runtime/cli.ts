@@ -101,16 +101,23 @@ function parse(args: string[]) {
   };
 }
 
-/** The profile `--out` was built with (its manifest), if any. */
-async function builtProfile(outDir: string): Promise<ProfileName | undefined> {
+/** The manifest of the build in `outDir`, if any. */
+async function builtManifest(
+  outDir: string,
+): Promise<ReturnType<typeof parseManifest> | undefined> {
   try {
-    const m = parseManifest(await Deno.readTextFile(join(outDir, MANIFEST_FILE)));
-    return m && (PROFILES as readonly string[]).includes(m.profile)
-      ? m.profile as ProfileName
-      : undefined;
+    return parseManifest(await Deno.readTextFile(join(outDir, MANIFEST_FILE)));
   } catch {
     return undefined;
   }
+}
+
+/** The profile `--out` was built with (its manifest), if any. */
+async function builtProfile(outDir: string): Promise<ProfileName | undefined> {
+  const m = await builtManifest(outDir);
+  return m && (PROFILES as readonly string[]).includes(m.profile)
+    ? m.profile as ProfileName
+    : undefined;
 }
 
 /** Where the CLI prints. */
@@ -189,7 +196,9 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     // down
     if (useDocker) {
       const profile = state?.profile ?? o.profile ?? (await builtProfile(outDir)) ?? "development";
-      await composeDown(docker, outDir, profile, state?.project ?? "procos", o.purge);
+      // the project: the state's, else the one the output folder was built for
+      const project = state?.project ?? (await builtManifest(outDir))?.project ?? "procos";
+      await composeDown(docker, outDir, profile, project, o.purge);
       await removeState(outDir);
       await removeEndpoints(outDir);
       io.stdout("procos down: done");

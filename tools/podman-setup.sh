@@ -163,8 +163,10 @@ if api_answers; then
 else
   stop "$run/service.pid"
   rm -f "$run/podman.sock"
-  setsid podman system service --time=0 "unix://$run/podman.sock" \
-    </dev/null >"$run/service.log" 2>&1 &
+  # From its run folder, not the caller's: the service outlives this script,
+  # and conmon fails ("Failed to get working directory") once that folder is gone.
+  (cd "$run" && exec setsid podman system service --time=0 "unix://$run/podman.sock" \
+    </dev/null >"$run/service.log" 2>&1) &
   echo $! >"$run/service.pid"
   echo "$conf_hash" >"$run/service.conf"
   for _ in $(seq 1 100); do api_answers && break; sleep 0.1; done
@@ -191,7 +193,7 @@ while :; do
   sleep 2
 done
 EOF
-  setsid bash "$run/healthloop.sh" </dev/null >"$run/healthloop.log" 2>&1 &
+  (cd "$run" && exec setsid bash "$run/healthloop.sh" </dev/null >"$run/healthloop.log" 2>&1) &
   echo $! >"$run/healthloop.pid"
   log "health-check loop started (pid $(cat "$run/healthloop.pid"))"
 fi
