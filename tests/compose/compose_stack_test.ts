@@ -63,12 +63,13 @@ Deno.test({
       }
       assert.fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     };
-    const cli = async (args: string[]) => {
-      const r = await runDeno("runtime/cli.ts", [...args, "--out", out], env());
+    const cli = async (args: string[], dir = out) => {
+      const r = await runDeno("runtime/cli.ts", [...args, "--out", dir], env());
       assert.equal(r.code, 0, `deno task ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
       return r;
     };
-    const up = () => cli(["up", "--engine", "docker", "--config", spec.config]);
+    const up = (dir = out, extra: string[] = []) =>
+      cli(["up", "--engine", "docker", "--config", spec.config, ...extra], dir);
     const verify = async (): Promise<JsonReport> => {
       const r = await runDeno("verify/cli.ts", [
         "--config",
@@ -359,18 +360,7 @@ Deno.test({
             env: spec.secretsEnv,
             profile: "production",
           });
-          const r = await runDeno("runtime/cli.ts", [
-            "up",
-            "--engine",
-            "docker",
-            "--config",
-            spec.config,
-            "--out",
-            outProd,
-            "--profile",
-            "production",
-          ], env());
-          assert.equal(r.code, 0, `production up failed:\n${r.stdout}\n${r.stderr}`);
+          await up(outProd, ["--profile", "production"]);
           // (`/engine`, the list of engines, stays open: the health check reads it)
           const anonymous = await fetch(`${camundaUrl}/process-definition/count`);
           await anonymous.body?.cancel();

@@ -15,25 +15,15 @@
  * @module
  */
 import { expect } from "expect";
-import { type Engine, newScratch, referenceModel, ROOT, startEngine } from "../workers/helpers.ts";
+import { type Engine, newScratch, referenceModel, startEngine } from "../workers/helpers.ts";
 import { createDatabase, type TestDatabase } from "../workers/helpers.ts";
 import { dropScratch } from "../helpers/pg.ts";
+import { engineAvailable } from "../helpers/engine.ts";
 
-const JAR = `${ROOT}/engine/target/procos-engine.jar`;
 const ADMIN = "procosadmin"; // (Camunda allows only [a-zA-Z0-9]+ user ids)
 // test-only passwords, never printed
 const PASSWORD_A = `a-${crypto.randomUUID()}`;
 const PASSWORD_B = `b-${crypto.randomUUID()}`;
-
-function available(): boolean {
-  try {
-    Deno.statSync(JAR);
-    return new Deno.Command("java", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 
@@ -78,7 +68,7 @@ const bpmnProcess = (id: string, ttl?: string) =>
 
 Deno.test({
   name: "engine: admin password rotation reaches an existing database; production profile",
-  ignore: !available(),
+  ignore: !engineAvailable(),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {

@@ -17,19 +17,9 @@ import type { TaskContext } from "../../workers/lib/runner.ts";
 import { REPO_ROOT, withTempDir } from "../helpers/build.ts";
 import { connect, PG, psql, withScratch } from "../helpers/pg.ts";
 import { byId, contextFor, freePort, referenceModel, run } from "../verify/helpers.ts";
+import { ENGINE_JAR, engineAvailable } from "../helpers/engine.ts";
 
-const JAR = `${REPO_ROOT}/engine/target/procos-engine.jar`;
 const BPMN = `${REPO_ROOT}/processes/procos-retention.bpmn`;
-
-function available(): boolean {
-  try {
-    Deno.statSync(JAR);
-    return new Deno.Command("java", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>) {
   const deadline = Date.now() + ms;
@@ -43,7 +33,7 @@ async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | und
 
 Deno.test({
   name: "retention schedule on the real engine: deployed, timer fires, the task runs the retention",
-  ignore: !available(),
+  ignore: !engineAvailable(),
   fn: async () => {
     await withScratch(async (s) => {
       const model = await referenceModel();
@@ -56,7 +46,7 @@ Deno.test({
       });
       const port = freePort();
       const engine = new Deno.Command("java", {
-        args: ["-Xmx512m", "-jar", JAR],
+        args: ["-Xmx512m", "-jar", ENGINE_JAR],
         env: {
           SERVER_PORT: String(port),
           DB_URL: `jdbc:postgresql://${PG.host}:${PG.port}/${s.database}`,

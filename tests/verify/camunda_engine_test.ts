@@ -9,18 +9,7 @@ import { camundaChecks } from "../../verify/checks/camunda.ts";
 import { REPO_ROOT, withTempDir } from "../helpers/build.ts";
 import { PG, withScratch } from "../helpers/pg.ts";
 import { contextFor, failing, freePort, referenceModel, runAll } from "./helpers.ts";
-
-const JAR = `${REPO_ROOT}/engine/target/procos-engine.jar`;
-
-function available(): boolean {
-  try {
-    Deno.statSync(JAR);
-    return new Deno.Command("java", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
+import { ENGINE_JAR, engineAvailable } from "../helpers/engine.ts";
 
 /** Waits until `url` answers 200, failing early if our engine process has exited. */
 async function waitFor(url: string, ms: number, exited: () => boolean): Promise<void> {
@@ -42,12 +31,12 @@ async function waitFor(url: string, ms: number, exited: () => boolean): Promise<
 
 Deno.test({
   name: "camunda checks: against the real engine, deployed processes match; an edited one fails",
-  ignore: !available(),
+  ignore: !engineAvailable(),
   fn: async () => {
     await withScratch(async (s) => {
       const port = freePort();
       const engine = new Deno.Command("java", {
-        args: ["-Xmx512m", "-jar", JAR],
+        args: ["-Xmx512m", "-jar", ENGINE_JAR],
         env: {
           SERVER_PORT: String(port),
           DB_URL: `jdbc:postgresql://${PG.host}:${PG.port}/${s.database}`,
