@@ -15,7 +15,9 @@
  */
 import { dirname, resolve } from "node:path";
 import { PROFILES } from "./schema.ts";
-import type { ProfileName } from "./schema.ts";
+import type { ProfileName, Spec } from "./schema.ts";
+import { SECTIONS } from "./sections.ts";
+import type { ProcessScan } from "./bpmn.ts";
 import { dedupeDiagnostics, type Diagnostic, SpecError } from "./diagnostics.ts";
 import type { ResolvedSpec } from "./model.ts";
 import { loadFile } from "./load.ts";
@@ -57,6 +59,15 @@ export async function loadSpec(file: string, opts: LoadOptions): Promise<Resolve
   }
 }
 
+/** What the rules see of an invalid `processes` section (none of them runs on it). */
+const NO_PROCESSES: ProcessScan = {
+  dir: "",
+  exists: false,
+  files: [],
+  resources: [],
+  unreadable: [],
+};
+
 async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> {
   const { profile } = opts;
   if (!PROFILES.includes(profile)) {
@@ -72,23 +83,29 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
   const loaded = await loadFile(file, { maxBytes: opts.maxBytes });
   const checked = validate(loaded);
   const spec = checked.specs[profile];
-  if (!spec) throw new SpecError(checked.diagnostics);
+  // Not valid as a whole: the rules still run on every valid section.
+  const partial = spec ? undefined : checked.sections[profile];
+  if (!spec && !partial) throw new SpecError(checked.diagnostics);
+  const parts: Partial<Spec> = spec ?? partial!.spec;
+  const valid = partial?.valid ?? new Set(SECTIONS);
 
   const baseDir = dirname(file);
   const env = opts.env ?? {};
-  const secrets = await lookupSecrets(spec.secrets, { env, baseDir });
-  const processes = await scanProcesses(resolve(baseDir, spec.processes.path));
+  const secrets = parts.secrets ? await lookupSecrets(parts.secrets, { env, baseDir }) : {};
+  const processes = parts.processes
+    ? await scanProcesses(resolve(baseDir, parts.processes.path))
+    : NO_PROCESSES;
   const ruled = runRules({
     file,
     profile,
-    spec,
+    spec: parts,
     secrets,
     processes,
     where: (path) => sourcePath(loaded.value, profile, path),
     locate: loaded.locate,
-  });
+  }, valid);
   const all: Diagnostic[] = dedupeDiagnostics([...checked.diagnostics, ...ruled]);
-  if (all.length > 0) throw new SpecError(all);
+  if (all.length > 0 || !spec) throw new SpecError(all);
 
   const hash = await crypto.subtle.digest("SHA-256", loaded.bytes);
   const specHash = [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");

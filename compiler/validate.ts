@@ -20,6 +20,7 @@ import { applyProfile, isPlainObject } from "./profile.ts";
 import { type Diagnostic, formatPath } from "./diagnostics.ts";
 import type { KeyPath, LoadedFile, LocateTarget, Position } from "./load.ts";
 import { didYouMean, listNames } from "./hints.ts";
+import { type ValidSections, validSections } from "./sections.ts";
 
 /** What {@link validate} found. */
 export interface ValidationResult {
@@ -27,6 +28,11 @@ export interface ValidationResult {
   diagnostics: Diagnostic[];
   /** The validated spec of each profile whose merged value is valid. */
   specs: Partial<Record<ProfileName, Spec>>;
+  /**
+   * For each profile whose spec is not valid as a whole, the sections that
+   * are (so the cross-field rules can still run on them).
+   */
+  sections: Partial<Record<ProfileName, ValidSections>>;
 }
 
 /**
@@ -58,13 +64,15 @@ export function validate(loaded: LoadedFile): ValidationResult {
   }
   const specs: Partial<Record<ProfileName, Spec>> = {};
   // Not a mapping at all: one problem, said once.
-  if (!isPlainObject(raw)) return { diagnostics: [...out.values()], specs };
+  const sections: Partial<Record<ProfileName, ValidSections>> = {};
+  if (!isPlainObject(raw)) return { diagnostics: [...out.values()], specs, sections };
   for (const profile of PROFILES) {
     // An overlay that is not a mapping is reported by the check as written.
     const overlay = isPlainObject(raw.profiles) ? raw.profiles[profile] : undefined;
     if (overlay !== undefined && overlay !== null && !isPlainObject(overlay)) continue;
     const merged = applyProfile(raw, profile);
     const r = Spec.safeParse(merged);
+    if (!r.success || !asWritten.success) sections[profile] = validSections(raw, merged);
     if (r.success) {
       specs[profile] = r.data;
       continue;
@@ -83,6 +91,7 @@ export function validate(loaded: LoadedFile): ValidationResult {
   return {
     diagnostics: foldMisspelledKeys([...out.values()]),
     specs: asWritten.success ? specs : {},
+    sections,
   };
 }
 

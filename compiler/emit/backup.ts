@@ -19,12 +19,7 @@ import type { StackModel } from "../model.ts";
 import { AI_TABLES } from "../ai_schema.ts";
 import { quoteLiteral } from "../sql_quote.ts";
 import { BACKUP_SCRIPT } from "./containers.ts";
-
-/** One cron field of the numeric forms the backup loop understands. */
-const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
-
-/** The names of the five cron fields, in order, for error messages. */
-const CRON_FIELD_NAMES = ["minute", "hour", "day of month", "month", "day of week"];
+import { CRON_FIELDS, cronFields, cronValues } from "../cron.ts";
 
 /** Emits `backup/backup.sh` for a production build with a `backup` section. Pure. */
 export function emitBackup(model: StackModel): Artifact[] {
@@ -38,20 +33,9 @@ export function emitBackup(model: StackModel): Artifact[] {
  * steps, lists).
  */
 export function backupScript(backup: NonNullable<StackModel["backup"]>): string {
-  const fields = backup.schedule.trim().split(/\s+/);
-  if (fields.length !== 5) {
-    throw new Error(
-      `backup.schedule "${backup.schedule}" must have 5 cron fields, such as "0 3 * * *"`,
-    );
-  }
-  fields.forEach((f, i) => {
-    if (!CRON_FIELD.test(f)) {
-      throw new Error(
-        `backup.schedule "${backup.schedule}": the ${CRON_FIELD_NAMES[i]} field "${f}" is not ` +
-          `supported; use numbers, *, ranges (1-5), steps (*/15) and lists (1,15)`,
-      );
-    }
-  });
+  const fields = cronFields(backup.schedule);
+  // rule backup_schedule refuses what this would throw, with its location
+  fields.forEach((f, i) => cronValues(f, CRON_FIELDS[i]));
   const [minute, hour, day, month, weekday] = fields;
   return render({
     minute,

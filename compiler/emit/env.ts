@@ -16,6 +16,7 @@
  */
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
+import { envQuoting } from "../env_value.ts";
 import { auxiliaryServices, setupJobs, startedServices } from "./containers.ts";
 
 /** The folder of the env files, relative to `out/`. */
@@ -36,23 +37,10 @@ const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Throws (naming `where`, never the value) when no quoting can.
  */
 export function quoteEnvValue(value: string, where: string): string {
-  // deno-lint-ignore no-control-regex
-  const control = /[\0-\x08\x0a-\x1f\x7f]/;
-  if (control.test(value)) {
-    throw new Error(
-      `${where} contains a line break or another control character, which env files cannot ` +
-        `carry; supply a value without one`,
-    );
-  }
-  // Compose v2 ends a quoted value at the first quote not after a backslash;
-  // python-dotenv (Compose v1) turns `\\` into `\` even in single quotes.
-  const singleSafe = !value.includes("'") && !value.includes("\\\\") && !value.endsWith("\\");
-  if (singleSafe) return `'${value}'`;
-  if (!/[$`"\\]/.test(value)) return `"${value}"`;
+  const q = envQuoting(value);
+  if ("quoted" in q) return q.quoted;
   throw new Error(
-    `${where} contains a single quote together with one of $ \` " \\, or two backslashes in ` +
-      `a row, or ends with a backslash; Compose and a shell would read such a value differently ` +
-      `from an env file, so supply one without them`,
+    `${where}: ${q.problem}; env files cannot carry it, so supply a value without it`,
   );
 }
 

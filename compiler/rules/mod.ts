@@ -7,6 +7,8 @@
  */
 import type { Diagnostic } from "../diagnostics.ts";
 import type { Rule, RuleContext } from "./rule.ts";
+import type { Spec } from "../schema.ts";
+import { pickSections, type Section, SECTIONS } from "../sections.ts";
 import { dependsOnExists } from "./depends_on_exists.ts";
 import { startupCycle } from "./startup_cycle.ts";
 import { hostPortsUnique } from "./host_ports_unique.ts";
@@ -30,6 +32,14 @@ import { bpmnHistoryTtl } from "./bpmn_history_ttl.ts";
 import { retentionOrder } from "./retention_order.ts";
 import { backoffOrder } from "./backoff_order.ts";
 import { aiNameLengths } from "./ai_name_lengths.ts";
+import { networkSubnet } from "./network_subnet.ts";
+import { backupSchedule } from "./backup_schedule.ts";
+import { durationBounds } from "./duration_bounds.ts";
+import { rabbitmqNames } from "./rabbitmq_names.ts";
+import { containerPaths } from "./container_paths.ts";
+import { postgresNames } from "./postgres_names.ts";
+import { dockerResources } from "./docker_resources.ts";
+import { secretValues } from "./secret_values.ts";
 import { prodSecretDefaults } from "./prod_secret_defaults.ts";
 import { prodDefaultPassword } from "./prod_default_password.ts";
 import { prodImageTags } from "./prod_image_tags.ts";
@@ -39,47 +49,75 @@ import { prodRedisAuth } from "./prod_redis_auth.ts";
 
 export type { Rule, RuleContext } from "./rule.ts";
 
+/**
+ * A rule and the spec sections it reads. A rule runs when all of them are
+ * structurally valid, and sees only them (so a missing entry fails its tests).
+ */
+export interface RuleEntry {
+  /** The rule. */
+  check: Rule;
+  /** The top-level sections of the spec it reads (`ctx.secrets` needs `secrets`, `ctx.processes` needs `processes`). */
+  reads: readonly Section[];
+}
+
 /** Rules checked for every profile, by name. */
-export const RULES: Readonly<Record<string, Rule>> = {
-  depends_on_exists: dependsOnExists,
-  startup_cycle: startupCycle,
-  host_ports_unique: hostPortsUnique,
-  health_ports_unique: healthPortsUnique,
-  names_unique: namesUnique,
-  reserved_names: reservedNames,
-  camunda_image: camundaImage,
-  camunda_admin_id: camundaAdminId,
-  one_service_per_kind: oneServicePerKind,
-  secret_refs: secretRefs,
-  secret_sources: secretSources,
-  service_refs: serviceRefs,
-  exchange_refs: exchangeRefs,
-  model_refs: modelRefs,
-  topics_unique: topicsUnique,
-  processes_folder: processesFolder,
-  unused_topics: unusedTopics,
-  unserved_topics: unservedTopics,
-  boot_processes: bootProcesses,
-  bpmn_history_ttl: bpmnHistoryTtl,
-  retention_order: retentionOrder,
-  backoff_order: backoffOrder,
-  ai_name_lengths: aiNameLengths,
+export const RULES: Readonly<Record<string, RuleEntry>> = {
+  depends_on_exists: { check: dependsOnExists, reads: ["services", "workers"] },
+  startup_cycle: { check: startupCycle, reads: ["services", "workers"] },
+  host_ports_unique: { check: hostPortsUnique, reads: ["services"] },
+  health_ports_unique: { check: healthPortsUnique, reads: ["workers"] },
+  names_unique: { check: namesUnique, reads: ["services", "workers"] },
+  reserved_names: { check: reservedNames, reads: ["services", "workers"] },
+  camunda_image: { check: camundaImage, reads: ["services"] },
+  camunda_admin_id: { check: camundaAdminId, reads: ["services"] },
+  one_service_per_kind: { check: oneServicePerKind, reads: ["services"] },
+  secret_refs: { check: secretRefs, reads: ["secrets", "services"] },
+  secret_sources: { check: secretSources, reads: ["secrets"] },
+  service_refs: { check: serviceRefs, reads: ["services", "messaging", "ai"] },
+  exchange_refs: { check: exchangeRefs, reads: ["messaging"] },
+  model_refs: { check: modelRefs, reads: ["ai", "workers"] },
+  topics_unique: { check: topicsUnique, reads: ["workers"] },
+  processes_folder: { check: processesFolder, reads: ["processes"] },
+  unused_topics: { check: unusedTopics, reads: ["workers", "processes"] },
+  unserved_topics: { check: unservedTopics, reads: ["workers", "processes"] },
+  boot_processes: { check: bootProcesses, reads: ["processes"] },
+  bpmn_history_ttl: { check: bpmnHistoryTtl, reads: ["processes"] },
+  retention_order: { check: retentionOrder, reads: ["ai"] },
+  backoff_order: { check: backoffOrder, reads: ["workers"] },
+  ai_name_lengths: { check: aiNameLengths, reads: ["ai"] },
+  // what each value's consumer (Docker, Compose, Camunda, RabbitMQ, PostgreSQL, cron) accepts
+  network_subnet: { check: networkSubnet, reads: ["network", "services", "workers"] },
+  backup_schedule: { check: backupSchedule, reads: ["backup"] },
+  duration_bounds: { check: durationBounds, reads: ["services", "workers", "ai"] },
+  rabbitmq_names: { check: rabbitmqNames, reads: ["messaging"] },
+  container_paths: { check: containerPaths, reads: ["services", "ai"] },
+  postgres_names: { check: postgresNames, reads: ["services"] },
+  docker_resources: { check: dockerResources, reads: ["services"] },
+  secret_values: { check: secretValues, reads: ["secrets"] },
 };
 
 /** Rules checked only for the production profile, by name. */
-export const PRODUCTION_RULES: Readonly<Record<string, Rule>> = {
-  prod_secret_defaults: prodSecretDefaults,
-  prod_default_password: prodDefaultPassword,
-  prod_image_tags: prodImageTags,
-  prod_private_ports: prodPrivatePorts,
-  prod_rest_auth: prodRestAuth,
-  prod_redis_auth: prodRedisAuth,
+export const PRODUCTION_RULES: Readonly<Record<string, RuleEntry>> = {
+  prod_secret_defaults: { check: prodSecretDefaults, reads: ["secrets"] },
+  prod_default_password: { check: prodDefaultPassword, reads: ["secrets", "services"] },
+  prod_image_tags: { check: prodImageTags, reads: ["services", "workers"] },
+  prod_private_ports: { check: prodPrivatePorts, reads: ["services"] },
+  prod_rest_auth: { check: prodRestAuth, reads: ["services"] },
+  prod_redis_auth: { check: prodRedisAuth, reads: ["services"] },
 };
 
-/** Runs every rule that applies to `ctx.profile`; returns all their diagnostics. */
-export function runRules(ctx: RuleContext): Diagnostic[] {
+/**
+ * Runs every rule that applies to `ctx.profile` and reads only sections in
+ * `valid` (default: all of them); returns all their diagnostics.
+ */
+export function runRules(
+  ctx: Omit<RuleContext, "spec"> & { spec: Partial<Spec> },
+  valid: ReadonlySet<Section> = new Set(SECTIONS),
+): Diagnostic[] {
   const rules = ctx.profile === "production"
     ? [...Object.values(RULES), ...Object.values(PRODUCTION_RULES)]
     : Object.values(RULES);
-  return rules.flatMap((rule) => rule(ctx));
+  return rules
+    .filter((r) => r.reads.every((s) => valid.has(s)))
+    .flatMap((r) => r.check({ ...ctx, spec: pickSections(ctx.spec, r.reads) }));
 }

@@ -36,7 +36,7 @@ const withExtra = (name: string, attrs: string): BadSpec => ({
 });
 
 Deno.test("bpmn_history_ttl: registered", () => {
-  assert.equal(typeof RULES.bpmn_history_ttl, "function");
+  assert.equal(typeof RULES.bpmn_history_ttl.check, "function");
 });
 
 Deno.test("bpmn_history_ttl: refused without a TTL, loaded with one", async (t) => {

@@ -47,12 +47,8 @@ import {
 } from "../../ops/backup.ts";
 import type { Sidecar } from "../../ops/backup.ts";
 import { main as restoreMain, stagingName } from "../../ops/restore.ts";
-import {
-  backupChecksAt,
-  formatAge,
-  maxBackupAgeMs,
-  scheduleMaxGapMs,
-} from "../../verify/checks/backup.ts";
+import { backupChecksAt, formatAge, maxBackupAgeMs } from "../../verify/checks/backup.ts";
+import { scheduleMaxGapMs } from "../../compiler/cron.ts";
 import type { Result, RunContext } from "../../verify/check.ts";
 import { main as verifyMain } from "../../verify/cli.ts";
 import type { JsonReport } from "../../verify/reporters/json.ts";
@@ -161,6 +157,9 @@ Deno.test("the schedule's longest gap and the age a backup may reach", () => {
   expect(scheduleMaxGapMs("0 0 30 2 *")).toBe(Infinity);
   expect(scheduleMaxGapMs("0 0 29 2 *")).toBe((365 * 4 + 1) * DAY);
   expect(scheduleMaxGapMs("0 6,18 * * *")).toBe(12 * HOUR);
+  expect(() => scheduleMaxGapMs("0 24 * * *")).toThrow("24 is out of range (0-23)");
+  expect(() => scheduleMaxGapMs("*/0 3 * * *")).toThrow("step of 0");
+  expect(() => scheduleMaxGapMs("0 3 5-1 * *")).toThrow("runs backwards");
   expect(formatAge(30 * HOUR)).toBe("1d 6h");
   expect(formatAge(75 * 60_000)).toBe("1h 15m");
 });

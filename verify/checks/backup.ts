@@ -34,70 +34,11 @@ import { formatBytes, listBackups, parseStamp, verifyDump } from "../../ops/back
 import { withPg } from "../clients/pg.ts";
 import type { BackupFile } from "../../ops/backup.ts";
 import { readState } from "../../runtime/state.ts";
+import { scheduleMaxGapMs } from "../../compiler/cron.ts";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
-
-/** The values one cron field allows (numbers, `*`, ranges, steps, lists), within min..max. */
-export function cronValues(field: string, min: number, max: number): Set<number> {
-  const out = new Set<number>();
-  for (const item of field.split(",")) {
-    const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(item);
-    if (!m) throw new Error(`cron field "${field}" is not supported`);
-    const step = m[4] ? Number(m[4]) : 1;
-    if (step < 1) throw new Error(`cron field "${field}": step 0`);
-    let lo = min;
-    let hi = max;
-    if (m[1] !== "*") {
-      lo = Number(m[2]);
-      hi = m[3] !== undefined ? Number(m[3]) : m[4] ? max : lo;
-    }
-    for (let v = lo; v <= hi; v += step) if (v >= min && v <= max) out.add(v);
-  }
-  return out;
-}
-
-/**
- * The longest time between two consecutive runs of a 5-field cron schedule
- * (UTC), over eight years of calendar (so that even a 29 February schedule
- * runs twice); `Infinity` when it runs less than twice. Day of month and day
- * of week combine as in cron (either matches when both are restricted).
- */
-export function scheduleMaxGapMs(schedule: string): number {
-  const f = schedule.trim().split(/\s+/);
-  if (f.length !== 5) throw new Error(`backup.schedule "${schedule}" needs 5 fields`);
-  const minutes = [...cronValues(f[0], 0, 59)];
-  const hours = [...cronValues(f[1], 0, 23)];
-  const days = cronValues(f[2], 1, 31);
-  const months = cronValues(f[3], 1, 12);
-  const weekdays = cronValues(f[4], 0, 7);
-  if (weekdays.has(7)) weekdays.add(0);
-  const both = f[2] !== "*" && f[4] !== "*";
-  // the runs of one matching day, as ms after midnight, in order
-  const inDay = hours.flatMap((h) => minutes.map((m) => h * HOUR_MS + m * MINUTE_MS))
-    .sort((a, b) => a - b);
-  if (inDay.length === 0) return Infinity;
-  let gap = 0;
-  for (let i = 1; i < inDay.length; i++) gap = Math.max(gap, inDay[i] - inDay[i - 1]);
-  const start = Date.UTC(2024, 0, 1);
-  let lastDay: number | undefined;
-  let runs = 0;
-  for (let d = 0; d < 8 * 366; d++) {
-    const day = start + d * DAY_MS;
-    const date = new Date(day);
-    if (!months.has(date.getUTCMonth() + 1)) continue;
-    const dom = days.has(date.getUTCDate());
-    const dow = weekdays.has(date.getUTCDay());
-    if (!(both ? dom || dow : dom && dow)) continue;
-    if (lastDay !== undefined) {
-      gap = Math.max(gap, day + inDay[0] - (lastDay + inDay[inDay.length - 1]));
-    }
-    lastDay = day;
-    runs += inDay.length;
-  }
-  return runs < 2 ? Infinity : gap;
-}
 
 /** How old the newest backup may be: the schedule's longest gap plus max(1 h, a quarter of it). */
 export function maxBackupAgeMs(schedule: string): number {
