@@ -2,9 +2,11 @@
  * The `procos` command line: `deno task build [--config F] [--profile P]
  * [--out D] [--check] [--force]`.
  *
- * Exit codes: 0 success; 1 the spec has errors (every diagnostic printed,
- * nothing written); 2 anything else (bad arguments, a refused or failed
- * write), as one line, with a stack trace only when `PROCOS_DEBUG=1`.
+ * Exit codes: 0 success; 1 the spec has errors, whether found while loading
+ * or while emitting (every diagnostic printed, located, nothing written);
+ * 2 a misuse of the command line (bad arguments, an `--out` that is not
+ * ProcOS's or cannot be written), as one line, with a stack trace only when
+ * `PROCOS_DEBUG=1`.
  *
  * @module
  */

@@ -7,7 +7,8 @@
  */
 import { loadSpec } from "./load_spec.ts";
 import { buildModel } from "./model.ts";
-import type { StackModel } from "./model.ts";
+import type { ResolvedSpec, StackModel } from "./model.ts";
+import { SpecError, SpecIssue } from "./diagnostics.ts";
 import type { ProfileName } from "./schema.ts";
 import type { Artifact, Emitter } from "./emit/artifact.ts";
 import { emitCompose, generatedMounts } from "./emit/compose.ts";
@@ -110,8 +111,36 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
     profile: opts.profile ?? "development",
     env: opts.env ?? {},
   });
-  const model = buildModel(resolved);
-  return { model, artifacts: emitAll(model) };
+  try {
+    const model = buildModel(resolved);
+    return { model, artifacts: emitAll(model) };
+  } catch (e) {
+    throw emitFailure(resolved, e);
+  }
+}
+
+/**
+ * An error raised while the model was built or the artifacts emitted, as a
+ * located {@link SpecError}: a {@link SpecIssue} at its value; anything else
+ * is a bug of the compiler, located at the top of the spec.
+ */
+export function emitFailure(resolved: ResolvedSpec, e: unknown): SpecError {
+  if (e instanceof SpecError) return e;
+  const top = { file: resolved.file, line: 1, column: 1, path: [] };
+  if (e instanceof SpecIssue) {
+    return new SpecError([{
+      ...(resolved.locate?.(e.path) ?? top),
+      message: e.message,
+      ...(e.expected ? { expected: e.expected } : {}),
+      ...(e.hint ? { hint: e.hint } : {}),
+    }]);
+  }
+  const what = e instanceof Error ? e.message : String(e);
+  return new SpecError([{
+    ...top,
+    message: `internal compiler error while emitting the artifacts: ${what}`,
+    hint: "please report this, with the spec file that caused it",
+  }]);
 }
 
 /**

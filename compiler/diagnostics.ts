@@ -36,6 +36,33 @@ export class SpecError extends Error {
   }
 }
 
+/**
+ * A problem with a spec value that is found only while the artifacts are
+ * emitted: thrown with the value's key path in the profile-merged spec, and
+ * turned into a located {@link Diagnostic} by `compile`. (Rules catch what
+ * they can first, so that every such problem is reported in one run.)
+ */
+export class SpecIssue extends Error {
+  /** The key path of the value at fault, in the merged spec. */
+  readonly path: (string | number)[];
+  /** What was expected there. */
+  readonly expected?: string;
+  /** What to do about it. */
+  readonly hint?: string;
+  /** Builds the issue; `message` says what is wrong, never a secret's value. */
+  constructor(
+    path: (string | number)[],
+    message: string,
+    extras: { expected?: string; hint?: string } = {},
+  ) {
+    super(message);
+    this.name = "SpecIssue";
+    this.path = path;
+    this.expected = extras.expected;
+    this.hint = extras.hint;
+  }
+}
+
 /** Formats a key path as `services.postgres.ports[0].published`. */
 export function formatPath(path: readonly (string | number)[]): string {
   let out = "";

@@ -113,5 +113,9 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
     file: f.file,
     text: f.text,
   }));
-  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash, processFiles };
+  const locate = (path: (string | number)[]) => {
+    const filePath = [...sourcePath(loaded.value, profile, path)];
+    return { file, ...loaded.locate(filePath, "value"), path: filePath };
+  };
+  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash, processFiles, locate };
 }

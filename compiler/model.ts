@@ -33,6 +33,17 @@ export interface ResolvedSpec {
   specHash: string;
   /** The BPMN files under `processes.path` (path relative to it, text). */
   processFiles?: ProcessFile[];
+  /**
+   * Where a key path of the merged spec is written in the file (in the
+   * profile overlay when the value comes from there), for problems found
+   * after loading.
+   */
+  locate?: (path: (string | number)[]) => {
+    file: string;
+    line: number;
+    column: number;
+    path: (string | number)[];
+  };
 }
 
 /** One BPMN file of the processes folder, which the build copies under `out/`. */

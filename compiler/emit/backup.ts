@@ -14,6 +14,7 @@
  * @module
  */
 import Handlebars from "handlebars";
+import { SpecIssue } from "../diagnostics.ts";
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
 import { AI_TABLES } from "../ai_schema.ts";
@@ -33,9 +34,14 @@ export function emitBackup(model: StackModel): Artifact[] {
  * steps, lists).
  */
 export function backupScript(backup: NonNullable<StackModel["backup"]>): string {
-  const fields = cronFields(backup.schedule);
-  // rule backup_schedule refuses what this would throw, with its location
-  fields.forEach((f, i) => cronValues(f, CRON_FIELDS[i]));
+  let fields: string[];
+  try {
+    fields = cronFields(backup.schedule);
+    fields.forEach((f, i) => cronValues(f, CRON_FIELDS[i]));
+  } catch (e) {
+    // rule backup_schedule says this first, with every field's problem
+    throw new SpecIssue(["backup", "schedule"], (e as Error).message);
+  }
   const [minute, hour, day, month, weekday] = fields;
   return render({
     minute,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SpecIssue } from "../diagnostics.ts";
 import type { HealthcheckModel, ServiceKind, ServiceModel, StackModel } from "../model.ts";
 
 /** The backup loop the production `backup` service runs, relative to `out/`. */
@@ -229,22 +230,26 @@ export function auxiliaryServices(model: StackModel): AuxiliaryService[] {
       hardening: exporterHardening,
     });
   }
-  const taken = new Set(model.services.map((s) => s.name));
   for (const a of out) {
-    if (taken.has(a.name)) {
-      throw new Error(
-        `service name "${a.name}" is reserved by the production profile ` +
-          `(it adds a ${a.name} container); rename that service or worker in the spec`,
-      );
-    }
+    const s = model.services.find((s) => s.name === a.name);
+    if (!s) continue;
+    // rule reserved_names says this first; kept for any other caller of the model
+    throw new SpecIssue(
+      [s.role === "infra" ? "services" : "workers", s.name],
+      `the name \`${a.name}\` is reserved by the production profile (it adds a ${a.name} container)`,
+      { hint: "rename this service or worker" },
+    );
   }
-  const published = new Set(model.services.flatMap((s) => s.ports.map((p) => p.published)));
   for (const a of out) {
     for (const p of a.ports) {
-      if (published.has(p.published)) {
-        throw new Error(
-          `port ${p.published} is published by a service and by the production ${a.name}; ` +
-            `publish that service on another port`,
+      for (const s of model.services) {
+        const i = s.ports.findIndex((q) => q.published === p.published);
+        if (i < 0) continue;
+        throw new SpecIssue(
+          [s.role === "infra" ? "services" : "workers", s.name, "ports", i, "published"],
+          `host port ${p.published} is published by \`${s.name}\` and by the production ` +
+            `${a.name} container`,
+          { hint: `publish ${s.name} on another host port` },
         );
       }
     }

@@ -74,6 +74,27 @@ Deno.test("cli", async (t) => {
     });
   });
 
+  await t.step("a problem found while emitting: exit 1, located, no stack", async () => {
+    await withTempDir(async (dir) => {
+      // only the production profile adds the exporter that publishes 9187
+      const bad = await writeSpecVariant(dir, "clash.yaml", (text) =>
+        replaceOnce(
+          text,
+          "            published: 11434\n            host_ip: 127.0.0.1",
+          "            published: 9187\n            host_ip: 127.0.0.1",
+        ));
+      const args = ["build", "--config", bad, "--profile", "production", "--check"];
+      const r = await cli(args, { ...TEST_SECRETS });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /clash\.yaml:\d+:\d+: error: profiles\.production\.services\.ollama\.ports\[0\]\.published: host port 9187 is published by `ollama` and by the production postgres-exporter container \(hint: publish ollama on another host port\)/,
+      );
+      assert.ok(!/:1:1: /.test(r.stderr), r.stderr);
+      noStackTrace(r);
+    });
+  });
+
   await t.step("a good spec: exit 0, out/ written, the start command printed", async () => {
     await withTempDir(async (dir) => {
       const out = join(dir, "out");
