@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { ENGINE_IMAGE, WORKER_IMAGE } from "./images.ts";
+import { IMAGE_REFERENCE } from "./image_ref.ts";
 
 /** A duration such as `30s`, `5m`, `7d` (units: ms, s, m, h, d). */
 export const Duration = z.string().regex(/^[0-9]{1,9}(ms|s|m|h|d)$/, {
@@ -26,11 +27,14 @@ export const Name = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
   message: "a lower-case name of letters, digits, '-' or '_', starting with a letter",
 });
 
-/** A container image reference, `name[:tag]`. */
-export const Image = z.string().regex(
-  /^[a-z0-9]+([._\/-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/,
-  { message: "an image reference such as postgres:15-alpine" },
-);
+/**
+ * A container image reference, `[host[:port]/]path[:tag][@digest]` (the OCI
+ * distribution grammar, `compiler/image_ref.ts`).
+ */
+export const Image = z.string().max(512).regex(IMAGE_REFERENCE, {
+  message:
+    "an image reference such as postgres:15-alpine or registry.example.com:5000/team/app@sha256:...",
+});
 
 /** A TCP port number. */
 export const Port = z.number().int().min(1).max(65535);

@@ -317,7 +317,11 @@ const ATOM_HINTS = new Map<unknown, string>([
   [Duration, "write a whole number and a unit (ms, s, m, h or d), e.g. 30s"],
   [MemorySize, "write a whole number and a unit (k, m or g), e.g. 512m"],
   [Name, "use lower-case letters, digits, '-' and '_', starting with a letter"],
-  [Image, "write a lower-case image name and an optional tag, e.g. postgres:15-alpine"],
+  [
+    Image,
+    "write a lower-case image path with an optional registry, tag and digest, " +
+    "e.g. postgres:15-alpine",
+  ],
 ]);
 
 function atomHint(s: ZodLike | undefined): string | undefined {

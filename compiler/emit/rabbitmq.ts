@@ -22,6 +22,7 @@
  */
 import { createHash } from "node:crypto";
 import Handlebars from "handlebars";
+import { parseImageRef } from "../image_ref.ts";
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
 
@@ -244,7 +245,7 @@ function deterministicSalt(project: string, user: string): Uint8Array {
 
 /** The broker version an image tag names (`rabbitmq:3.13-management` → 3.13). */
 function brokerVersion(image: string): string {
-  const tag = image.includes(":") ? image.slice(image.lastIndexOf(":") + 1) : "";
+  const tag = parseImageRef(image)?.tag ?? "";
   return /^[0-9]+(\.[0-9]+){0,2}/.exec(tag)?.[0] ?? "3";
 }
 

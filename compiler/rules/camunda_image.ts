@@ -11,18 +11,23 @@
  */
 import type { Diagnostic } from "../diagnostics.ts";
 import { at, type RuleContext } from "./rule.ts";
+import { parseImageRef } from "../image_ref.ts";
 
 /** The official Camunda 7 image's repository. */
 export const OFFICIAL_CAMUNDA_REPOSITORY = "camunda/camunda-bpm-platform";
+
+/** The names of Docker Hub, where the official image is. */
+const DOCKER_HUB = new Set(["docker.io", "registry-1.docker.io", "index.docker.io"]);
 
 /** The engine settings of the spec that the official image would not apply. */
 const ENGINE_SETTINGS = ["engine.admin_user", "engine.history_level", "engine.rest_auth"];
 
 /** Which distribution of the official image `image` is, if it is the official image. */
 export function officialDistribution(image: string): "tomcat" | "run" | undefined {
-  const m = /^(?:(?:docker\.io|registry-1\.docker\.io)\/)?([^:@]+)(?::([^@]+))?/.exec(image);
-  if (!m || m[1] !== OFFICIAL_CAMUNDA_REPOSITORY) return undefined;
-  return (m[2] ?? "latest").startsWith("run-") ? "run" : "tomcat";
+  const ref = parseImageRef(image);
+  const hub = ref?.registry === undefined || DOCKER_HUB.has(ref.registry);
+  if (!ref || !hub || ref.repository !== OFFICIAL_CAMUNDA_REPOSITORY) return undefined;
+  return (ref.tag ?? "latest").startsWith("run-") ? "run" : "tomcat";
 }
 
 /** Reports a Camunda service on the official image. */

@@ -1,18 +1,12 @@
 /**
- * Production rule: every image (services and workers) is pinned to a tag
- * other than `latest`, so a production stack is reproducible.
+ * Production rule: every image (services and workers) is pinned, to a digest
+ * or to a tag other than `latest`, so a production stack is reproducible.
  *
  * @module
  */
 import type { Diagnostic } from "../diagnostics.ts";
 import { at, type RuleContext, units } from "./rule.ts";
-
-/** The tag of an image reference (`undefined` when it has none). */
-export function imageTag(image: string): string | undefined {
-  const afterSlash = image.slice(image.lastIndexOf("/") + 1);
-  const colon = afterSlash.indexOf(":");
-  return colon < 0 ? undefined : afterSlash.slice(colon + 1);
-}
+import { parseImageRef } from "../image_ref.ts";
 
 /** Reports images tagged `latest` or not tagged at all. */
 export function prodImageTags(ctx: RuleContext): Diagnostic[] {
@@ -21,8 +15,10 @@ export function prodImageTags(ctx: RuleContext): Diagnostic[] {
     const image = u.group === "services"
       ? ctx.spec.services[u.name].image
       : ctx.spec.workers[u.name].image;
-    const tag = imageTag(image);
-    if (tag !== undefined && tag !== "latest") continue;
+    const ref = parseImageRef(image);
+    const tag = ref?.tag;
+    // a digest pins the image whatever its tag says
+    if (ref?.digest !== undefined || (tag !== undefined && tag !== "latest")) continue;
     out.push(at(
       ctx,
       [u.group, u.name, "image"],
@@ -31,7 +27,7 @@ export function prodImageTags(ctx: RuleContext): Diagnostic[] {
         : `image \`${image}\` uses the tag latest`,
       {
         target: "value",
-        expected: "an image pinned to a version, such as postgres:15.10-alpine",
+        expected: "an image pinned to a version or a digest, such as postgres:15.10-alpine",
         hint: `pin a version in profiles.production.${u.group}.${u.name}.image`,
       },
     ));

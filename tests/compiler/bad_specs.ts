@@ -214,7 +214,7 @@ export const BAD_SPECS: BadSpec[] = [
       ],
     ),
     expected: [
-      'overlay_errors_located_in_overlay.yaml:298:16: error: profiles.production.services.redis.image: invalid value "Redis:7.4"; expected an image reference such as postgres:15-alpine (hint: write a lower-case image name and an optional tag, e.g. postgres:15-alpine)',
+      'overlay_errors_located_in_overlay.yaml:298:16: error: profiles.production.services.redis.image: invalid value "Redis:7.4"; expected an image reference such as postgres:15-alpine or registry.example.com:5000/team/app@sha256:... (hint: write a lower-case image path with an optional registry, tag and digest, e.g. postgres:15-alpine)',
       'overlay_errors_located_in_overlay.yaml:313:17: error: profiles.production.services.redis.cache.auth: wrong type: "yes"; expected true or false (hint: write true or false, without quotes)',
       'overlay_errors_located_in_overlay.yaml:319:22: error: profiles.production.services.rabbitmq.ports[0].host_ip: invalid value "127.0.0"; expected an IPv4 address such as 127.0.0.1, or an IPv6 address such as ::1',
     ],
@@ -575,8 +575,8 @@ export const BAD_SPECS: BadSpec[] = [
       ["        image: ollama/ollama:0.12.6\n", "        image: ollama/ollama\n"],
     ),
     expected: [
-      "prod_image_latest.yaml:124:12: error: services.camunda.image: image `procos/engine:latest` uses the tag latest; expected an image pinned to a version, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.camunda.image)",
-      "prod_image_latest.yaml:333:16: error: profiles.production.services.ollama.image: image `ollama/ollama` has no tag, which means latest; expected an image pinned to a version, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.ollama.image)",
+      "prod_image_latest.yaml:124:12: error: services.camunda.image: image `procos/engine:latest` uses the tag latest; expected an image pinned to a version or a digest, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.camunda.image)",
+      "prod_image_latest.yaml:333:16: error: profiles.production.services.ollama.image: image `ollama/ollama` has no tag, which means latest; expected an image pinned to a version or a digest, such as postgres:15.10-alpine (hint: pin a version in profiles.production.services.ollama.image)",
     ],
   },
   {
