@@ -108,6 +108,11 @@ export interface StackModel {
   network: Spec["network"];
   /** Named volumes, sorted. */
   volumes: string[];
+  /**
+   * Compose `extra_hosts` of every container: the Docker host's name, when
+   * an external service runs there.
+   */
+  extraHosts: string[];
   /** Every service and worker container, in startup order. */
   services: ServiceModel[];
   postgres: {
@@ -281,32 +286,47 @@ export interface BuildModelOptions {
   addressing?: "compose" | "host";
 }
 
+/** The name containers reach the Docker host by (Compose maps it to the host's gateway). */
+export const DOCKER_HOST_NAME = "host.docker.internal";
+
+/** Where an external service runs: `host`, or else the machine (the Docker host). */
+export interface ExternalAt {
+  host?: string;
+}
+
 /**
  * Where a service's container port is reached under an addressing mode:
  * `compose`: the service name and the container port; `host`: its published
  * mapping (127.0.0.1 unless bound to one IPv4 address), or 127.0.0.1 and the
- * container port when not published.
+ * container port when not published. An external service (`external`) is
+ * not in the Compose network: it is reached at its `host` (else the Docker
+ * host, {@link DOCKER_HOST_NAME} from a container) on its published port.
  */
 export function addressOf(
   addressing: "compose" | "host",
   name: string,
   ports: readonly { target: number; published: number; host_ip?: string }[],
   containerPort: number,
+  external?: ExternalAt,
 ): { host: string; port: number } {
-  if (addressing === "compose") return { host: name, port: containerPort };
+  if (addressing === "compose" && !external) return { host: name, port: containerPort };
   const m = ports.find((p) => p.target === containerPort);
-  if (!m) return { host: "127.0.0.1", port: containerPort };
-  const ip = m.host_ip;
+  const port = m?.published ?? containerPort;
+  if (external?.host) return { host: external.host, port };
+  if (addressing === "compose") return { host: DOCKER_HOST_NAME, port };
+  const ip = m?.host_ip;
   const host = ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && ip !== "0.0.0.0" ? ip : "127.0.0.1";
-  return { host, port: m.published };
+  return { host, port };
 }
 
 /** Builds the stack model from a resolved spec. Pure. */
 export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): StackModel {
   const { spec } = r;
   const addressing = opts.addressing ?? "compose";
-  const at = (s: { name: string; svc: { ports: ServiceModel["ports"] } }, port: number) =>
-    addressOf(addressing, s.name, s.svc.ports, port);
+  const at = (
+    s: { name: string; svc: { ports: ServiceModel["ports"]; external: boolean; host?: string } },
+    port: number,
+  ) => addressOf(addressing, s.name, s.svc.ports, port, s.svc.external ? s.svc : undefined);
   const secret = (name: string) => r.secrets[name].value;
   const enhanced = r.profile === "production";
   const pg = only(spec, "postgres");
@@ -519,6 +539,9 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     specHash: r.specHash,
     network: spec.network,
     volumes,
+    extraHosts: Object.values(spec.services).some((s) => s.external && !s.host)
+      ? [`${DOCKER_HOST_NAME}:host-gateway`]
+      : [],
     services: order.map((n) => byName.get(n)!),
     postgres,
     redis,

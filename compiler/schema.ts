@@ -90,6 +90,15 @@ const serviceBase = {
   restart: RestartPolicy.default("unless-stopped"),
   depends_on: z.array(Name).max(32).default([]),
   external: z.boolean().default(false),
+  /**
+   * Where an external service runs (a host name or an IPv4 address); its
+   * ports' `published` numbers are where it listens there. Without it, an
+   * external service runs on the Docker host.
+   */
+  host: z.string().regex(
+    /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    { message: "a host name or an IPv4 address, such as gpu-1.example.com" },
+  ).max(253).optional(),
 };
 
 /** PostgreSQL: the process engine's and the AI context's database. */

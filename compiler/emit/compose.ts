@@ -294,6 +294,7 @@ function baseService(
   const svc: Record<string, unknown> = { image: s.image };
   if (s.build) svc.build = buildEntry(s.build);
   if (s.hostname) svc.hostname = s.hostname;
+  if (model.extraHosts.length > 0) svc.extra_hosts = [...model.extraHosts];
   if (s.command) svc.command = [...s.command];
   svc.restart = s.restart;
   svc.env_file = [`./env/${s.name}.env`];
@@ -320,6 +321,7 @@ function jobService(model: StackModel, j: SetupJob, names: Set<string>): Record<
   if (j.command) svc.command = [...j.command];
   svc.restart = j.restart;
   svc.env_file = [`./env/${j.name}.env`];
+  if (model.extraHosts.length > 0) svc.extra_hosts = [...model.extraHosts];
   svc.volumes = j.volumes.map((v) => volumeEntry(j.name, v));
   const deps = dependsOnEntry(j.dependsOn, names);
   if (deps) svc.depends_on = deps;
@@ -375,6 +377,7 @@ function auxiliaryService(
   if (a.command) svc.command = [...a.command];
   svc.restart = a.restart;
   svc.env_file = [`./env/${a.name}.env`];
+  if (model.extraHosts.length > 0) svc.extra_hosts = [...model.extraHosts];
   if (a.ports.length > 0) svc.ports = a.ports.map(portEntry);
   if (a.volumes.length > 0) svc.volumes = a.volumes.map((v) => volumeEntry(a.name, v));
   if (a.healthcheck) svc.healthcheck = healthcheckEntry(a.healthcheck);

@@ -40,6 +40,7 @@ import { containerPaths } from "./container_paths.ts";
 import { postgresNames } from "./postgres_names.ts";
 import { dockerResources } from "./docker_resources.ts";
 import { secretValues } from "./secret_values.ts";
+import { externalHost } from "./external_host.ts";
 import { prodSecretDefaults } from "./prod_secret_defaults.ts";
 import { prodDefaultPassword } from "./prod_default_password.ts";
 import { prodImageTags } from "./prod_image_tags.ts";
@@ -94,6 +95,7 @@ export const RULES: Readonly<Record<string, RuleEntry>> = {
   postgres_names: { check: postgresNames, reads: ["services"] },
   docker_resources: { check: dockerResources, reads: ["services"] },
   secret_values: { check: secretValues, reads: ["secrets"] },
+  external_host: { check: externalHost, reads: ["services"] },
 };
 
 /** Rules checked only for the production profile, by name. */

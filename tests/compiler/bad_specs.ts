@@ -99,7 +99,7 @@ export const BAD_SPECS: BadSpec[] = [
       "    healtcheck:\n      interval: 30s\n      timeout: 10s\n      retries: 5\n      start_period: 30s\n    resources:\n      cpus: 1\n",
     ]),
     expected: [
-      "unknown_key_did_you_mean.yaml:40:5: error: services.postgres.healtcheck: unknown key `healtcheck`; expected one of the keys kind, image, ports, volumes, healthcheck, resources, restart, depends_on, external, database (hint: did you mean `healthcheck`?)",
+      "unknown_key_did_you_mean.yaml:40:5: error: services.postgres.healtcheck: unknown key `healtcheck`; expected one of the keys kind, image, ports, volumes, healthcheck, resources, restart, depends_on, external, host, database (hint: did you mean `healthcheck`?)",
     ],
   },
   {
