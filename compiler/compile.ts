@@ -9,6 +9,7 @@ import { loadSpec } from "./load_spec.ts";
 import { buildModel } from "./model.ts";
 import type { StackModel } from "./model.ts";
 import type { ProfileName } from "./schema.ts";
+import type { Diagnostic } from "./diagnostics.ts";
 import type { Artifact, Emitter } from "./emit/artifact.ts";
 import { emitCompose, generatedMounts } from "./emit/compose.ts";
 import { emitEnv } from "./emit/env.ts";
@@ -50,6 +51,8 @@ export interface CompileResult {
   model: StackModel;
   /** Every artifact, `manifest.json` included, sorted by path. */
   artifacts: Artifact[];
+  /** What the rules warn about (nothing that stops the build), sorted by position. */
+  warnings: Diagnostic[];
 }
 
 /** Options of {@link build}. */
@@ -111,7 +114,7 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
     env: opts.env ?? {},
   });
   const model = buildModel(resolved);
-  return { model, artifacts: emitAll(model) };
+  return { model, artifacts: emitAll(model), warnings: resolved.warnings ?? [] };
 }
 
 /**

@@ -8,15 +8,23 @@
  *    building production);
  * 5. the resolved spec, with the sha256 of the file's bytes.
  *
- * Every problem found by every stage is thrown at once in one
- * {@link SpecError}; nothing else is thrown for bad input.
+ * Every error found by every stage is thrown at once in one
+ * {@link SpecError}; nothing else is thrown for bad input. Warnings (a rule's
+ * diagnostics with `severity: "warning"`) never stop it: they come back in
+ * `ResolvedSpec.warnings`, or with the errors in `SpecError.warnings`.
  *
  * @module
  */
 import { dirname, resolve } from "node:path";
 import { PROFILES } from "./schema.ts";
 import type { ProfileName } from "./schema.ts";
-import { dedupeDiagnostics, type Diagnostic, SpecError } from "./diagnostics.ts";
+import {
+  dedupeDiagnostics,
+  type Diagnostic,
+  isWarning,
+  sortDiagnostics,
+  SpecError,
+} from "./diagnostics.ts";
 import type { ResolvedSpec } from "./model.ts";
 import { loadFile } from "./load.ts";
 import { sourcePath, validate } from "./validate.ts";
@@ -88,7 +96,9 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
     locate: loaded.locate,
   });
   const all: Diagnostic[] = dedupeDiagnostics([...checked.diagnostics, ...ruled]);
-  if (all.length > 0) throw new SpecError(all);
+  const errors = all.filter((d) => !isWarning(d));
+  const warnings = sortDiagnostics(all.filter(isWarning));
+  if (errors.length > 0) throw new SpecError(errors, warnings);
 
   const hash = await crypto.subtle.digest("SHA-256", loaded.bytes);
   const specHash = [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -96,5 +106,13 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
     file: f.file,
     text: f.text,
   }));
-  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash, processFiles };
+  return {
+    file,
+    profile,
+    spec,
+    secrets: resolvedSecrets(secrets),
+    specHash,
+    processFiles,
+    warnings,
+  };
 }
