@@ -2,18 +2,19 @@
  * The `procos` command line: `deno task build [--config F] [--profile P]
  * [--out D] [--check] [--force]`.
  *
- * Exit codes: 0 success; 1 the spec has errors, whether found while loading
- * or while emitting (every diagnostic printed, located, nothing written);
- * 2 a misuse of the command line (bad arguments, an `--out` that is not
- * ProcOS's or cannot be written), as one line, with a stack trace only when
- * `PROCOS_DEBUG=1`.
+ * Warnings (`file:line:col: warning: ...`) go to stderr and do not change
+ * the exit code. Exit codes: 0 success; 1 the spec has errors, whether found
+ * while loading or while emitting (every diagnostic printed, located,
+ * nothing written); 2 a misuse of the command line (bad arguments, an
+ * `--out` that is not ProcOS's or cannot be written), as one line, with a
+ * stack trace only when `PROCOS_DEBUG=1`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
 import { build, compile } from "./compile.ts";
-import { formatDiagnostic, SpecError } from "./diagnostics.ts";
+import { type Diagnostic, formatDiagnostic, sortDiagnostics, SpecError } from "./diagnostics.ts";
 import { startCommand } from "./emit/compose.ts";
 import { PROFILES } from "./schema.ts";
 import type { ProfileName } from "./schema.ts";
@@ -97,6 +98,13 @@ function parse(args: string[]) {
   };
 }
 
+/** Prints each warning and a count line (nothing when there are none). */
+function printWarnings(io: CliIo, warnings: readonly Diagnostic[], config: string): void {
+  if (warnings.length === 0) return;
+  for (const d of warnings) io.stderr(formatDiagnostic(d));
+  io.stderr(`procos: ${plural(warnings.length, "warning")} in ${config}`);
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -117,7 +125,11 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     }
     config = opts.config;
     if (opts.check) {
-      const { artifacts } = await compile(opts.config, { profile: opts.profile, env: io.env });
+      const { artifacts, warnings } = await compile(opts.config, {
+        profile: opts.profile,
+        env: io.env,
+      });
+      printWarnings(io, warnings, opts.config);
       io.stdout(
         `procos: ${opts.config} is valid (profile ${opts.profile}; ` +
           `${plural(artifacts.length, "file")} would be written); nothing was written`,
@@ -130,6 +142,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
       outDir: opts.out,
       force: opts.force,
     });
+    printWarnings(io, result.warnings, opts.config);
     const out = opts.out.replace(/\/+$/, "") || "/";
     io.stdout(
       `procos: wrote ${plural(result.artifacts.length, "file")} to ${out}/ ` +
@@ -146,7 +159,9 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof SpecError) {
-      for (const d of e.diagnostics) io.stderr(formatDiagnostic(d));
+      for (const d of sortDiagnostics([...e.diagnostics, ...e.warnings])) {
+        io.stderr(formatDiagnostic(d));
+      }
       io.stderr(
         `procos: ${plural(e.diagnostics.length, "error")} in ${config}; nothing was written`,
       );

@@ -10,6 +10,7 @@ import { buildModel } from "./model.ts";
 import type { ResolvedSpec, StackModel } from "./model.ts";
 import { SpecError, SpecIssue } from "./diagnostics.ts";
 import type { ProfileName } from "./schema.ts";
+import type { Diagnostic } from "./diagnostics.ts";
 import type { Artifact, Emitter } from "./emit/artifact.ts";
 import { emitCompose, generatedMounts } from "./emit/compose.ts";
 import { emitEnv } from "./emit/env.ts";
@@ -51,6 +52,8 @@ export interface CompileResult {
   model: StackModel;
   /** Every artifact, `manifest.json` included, sorted by path. */
   artifacts: Artifact[];
+  /** What the rules warn about (nothing that stops the build), sorted by position. */
+  warnings: Diagnostic[];
 }
 
 /** Options of {@link build}. */
@@ -113,7 +116,7 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
   });
   try {
     const model = buildModel(resolved);
-    return { model, artifacts: emitAll(model) };
+    return { model, artifacts: emitAll(model), warnings: resolved.warnings ?? [] };
   } catch (e) {
     throw emitFailure(resolved, e);
   }
@@ -126,6 +129,7 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
  */
 export function emitFailure(resolved: ResolvedSpec, e: unknown): SpecError {
   if (e instanceof SpecError) return e;
+  const warnings = resolved.warnings ?? [];
   const top = { file: resolved.file, line: 1, column: 1, path: [] };
   if (e instanceof SpecIssue) {
     return new SpecError([{
@@ -133,14 +137,14 @@ export function emitFailure(resolved: ResolvedSpec, e: unknown): SpecError {
       message: e.message,
       ...(e.expected ? { expected: e.expected } : {}),
       ...(e.hint ? { hint: e.hint } : {}),
-    }]);
+    }], warnings);
   }
   const what = e instanceof Error ? e.message : String(e);
   return new SpecError([{
     ...top,
     message: `internal compiler error while emitting the artifacts: ${what}`,
     hint: "please report this, with the spec file that caused it",
-  }]);
+  }], warnings);
 }
 
 /**

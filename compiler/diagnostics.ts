@@ -21,18 +21,31 @@ export interface Diagnostic {
   expected?: string;
   /** What to do about it. */
   hint?: string;
+  /**
+   * `warning`: reported, but the build goes on (see {@link isWarning});
+   * absent means an error, which stops the build.
+   */
+  severity?: "warning";
 }
 
-/** Thrown when a spec has one or more problems; carries all of them. */
+/** True for a warning: printed as `file:line:col: warning: ...`, never failing a build. */
+export function isWarning(d: Diagnostic): boolean {
+  return d.severity === "warning";
+}
+
+/** Thrown when a spec has one or more errors; carries all of them. */
 export class SpecError extends Error {
-  /** Every problem found, in file order. */
+  /** Every error found, in file order. */
   readonly diagnostics: Diagnostic[];
-  /** Builds the error from a non-empty list of diagnostics. */
-  constructor(diagnostics: Diagnostic[]) {
+  /** The warnings found along with them, in file order (not in `diagnostics`). */
+  readonly warnings: Diagnostic[];
+  /** Builds the error from a non-empty list of errors, and the warnings found with them. */
+  constructor(diagnostics: Diagnostic[], warnings: Diagnostic[] = []) {
     const sorted = sortDiagnostics(diagnostics);
     super(sorted.map(formatDiagnostic).join("\n"));
     this.name = "SpecError";
     this.diagnostics = sorted;
+    this.warnings = sortDiagnostics(warnings);
   }
 }
 
@@ -76,10 +89,12 @@ export function formatPath(path: readonly (string | number)[]): string {
 
 /**
  * Formats one diagnostic on one line, e.g.
- * `procos.config.yaml:12:7: services.postgres.healthcheck.interval: ...`.
+ * `procos.config.yaml:12:7: error: services.postgres.healthcheck.interval: ...`
+ * (`warning:` instead of `error:` for a warning).
  */
 export function formatDiagnostic(d: Diagnostic): string {
-  let s = `${d.file}:${d.line}:${d.column}: error: ${formatPath(d.path)}: ${d.message}`;
+  const level = isWarning(d) ? "warning" : "error";
+  let s = `${d.file}:${d.line}:${d.column}: ${level}: ${formatPath(d.path)}: ${d.message}`;
   if (d.expected) s += `; expected ${d.expected}`;
   if (d.hint) s += ` (hint: ${d.hint})`;
   return s;

@@ -8,8 +8,10 @@
  *    building production);
  * 5. the resolved spec, with the sha256 of the file's bytes.
  *
- * Every problem found by every stage is thrown at once in one
- * {@link SpecError}; nothing else is thrown for bad input.
+ * Every error found by every stage is thrown at once in one
+ * {@link SpecError}; nothing else is thrown for bad input. Warnings (a rule's
+ * diagnostics with `severity: "warning"`) never stop it: they come back in
+ * `ResolvedSpec.warnings`, or with the errors in `SpecError.warnings`.
  *
  * @module
  */
@@ -18,7 +20,13 @@ import { PROFILES } from "./schema.ts";
 import type { ProfileName, Spec } from "./schema.ts";
 import { SECTIONS } from "./sections.ts";
 import type { ProcessScan } from "./bpmn.ts";
-import { dedupeDiagnostics, type Diagnostic, SpecError } from "./diagnostics.ts";
+import {
+  dedupeDiagnostics,
+  type Diagnostic,
+  isWarning,
+  sortDiagnostics,
+  SpecError,
+} from "./diagnostics.ts";
 import type { ResolvedSpec } from "./model.ts";
 import { loadFile } from "./load.ts";
 import { sourcePath, validate } from "./validate.ts";
@@ -105,7 +113,9 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
     locate: loaded.locate,
   }, valid);
   const all: Diagnostic[] = dedupeDiagnostics([...checked.diagnostics, ...ruled]);
-  if (all.length > 0 || !spec) throw new SpecError(all);
+  const errors = all.filter((d) => !isWarning(d));
+  const warnings = sortDiagnostics(all.filter(isWarning));
+  if (errors.length > 0 || !spec) throw new SpecError(errors, warnings);
 
   const hash = await crypto.subtle.digest("SHA-256", loaded.bytes);
   const specHash = [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -117,5 +127,14 @@ async function pipeline(file: string, opts: LoadOptions): Promise<ResolvedSpec> 
     const filePath = [...sourcePath(loaded.value, profile, path)];
     return { file, ...loaded.locate(filePath, "value"), path: filePath };
   };
-  return { file, profile, spec, secrets: resolvedSecrets(secrets), specHash, processFiles, locate };
+  return {
+    file,
+    profile,
+    spec,
+    secrets: resolvedSecrets(secrets),
+    specHash,
+    processFiles,
+    warnings,
+    locate,
+  };
 }

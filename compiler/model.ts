@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { Diagnostic } from "./diagnostics.ts";
 import type { ProfileName, Spec } from "./schema.ts";
 import { buildOf, type ImageBuild, WORKER_APP_DIR } from "./images.ts";
 import { KERNEL_PROCESSES_PATH } from "./worker_manifest.ts";
@@ -44,6 +45,8 @@ export interface ResolvedSpec {
     column: number;
     path: (string | number)[];
   };
+  /** What the rules warn about (the build goes on), sorted by position. */
+  warnings?: Diagnostic[];
 }
 
 /** One BPMN file of the processes folder, which the build copies under `out/`. */

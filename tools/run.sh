@@ -31,6 +31,12 @@ if [ "$task" = "test" ] || [ "$task" = "up" ]; then
 fi
 if [ "$task" = "test" ]; then
   bash tools/setup-services.sh
+  # Debian's chromium for the browser test (tests/browser/), driven by npm
+  # playwright-core: no browser download.
+  if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
   # The container images the container tests run (stand-ins for the official
   # images, the worker image): built once, then seconds (docs/containers.md).
   if [ "${PROCOS_SKIP_CONTAINERS:-}" != 1 ]; then deno task images; fi

@@ -9,6 +9,7 @@ import type { Check, CheckSource, Domain, VerifyContext } from "./check.ts";
 import { DOMAINS } from "./check.ts";
 import { backupChecks } from "./checks/backup.ts";
 import { camundaChecks } from "./checks/camunda.ts";
+import { diagramsCheck } from "./checks/camunda_diagrams.ts";
 import { containersChecks } from "./checks/containers.ts";
 import { driftChecks } from "./checks/drift.ts";
 import { ollamaChecks } from "./checks/ollama.ts";
@@ -25,7 +26,7 @@ export const SOURCES: Readonly<Record<Domain, CheckSource>> = {
   containers: containersChecks,
   postgres: (m) => [...postgresChecks(m), ...retentionPostgresChecks(m)],
   backup: backupChecks,
-  camunda: (m, c) => [...camundaChecks(m, c), ...retentionCamundaChecks(m)],
+  camunda: (m, c) => [...camundaChecks(m, c), diagramsCheck(), ...retentionCamundaChecks(m)],
   rabbitmq: rabbitmqChecks,
   redis: redisChecks,
   ollama: ollamaChecks,

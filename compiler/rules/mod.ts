@@ -1,7 +1,8 @@
 /**
  * Every cross-field rule, in one list. A rule is a pure function of a
  * {@link RuleContext} (see `rule.ts`); add a rule by writing one file and
- * listing it here.
+ * listing it here. A rule's diagnostic with `severity: "warning"` is
+ * reported without failing the build (`bpmn_diagram`).
  *
  * @module
  */
@@ -29,6 +30,7 @@ import { unusedTopics } from "./unused_topics.ts";
 import { unservedTopics } from "./unserved_topics.ts";
 import { bootProcesses } from "./boot_processes.ts";
 import { bpmnHistoryTtl } from "./bpmn_history_ttl.ts";
+import { bpmnDiagram } from "./bpmn_diagram.ts";
 import { retentionOrder } from "./retention_order.ts";
 import { backoffOrder } from "./backoff_order.ts";
 import { aiNameLengths } from "./ai_name_lengths.ts";
@@ -96,6 +98,7 @@ export const RULES: Readonly<Record<string, RuleEntry>> = {
   docker_resources: { check: dockerResources, reads: ["services"] },
   secret_values: { check: secretValues, reads: ["secrets"] },
   external_host: { check: externalHost, reads: ["services"] },
+  bpmn_diagram: { check: bpmnDiagram, reads: ["processes"] },
 };
 
 /** Rules checked only for the production profile, by name. */

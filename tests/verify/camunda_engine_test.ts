@@ -2,10 +2,13 @@
  * The camunda checks against the real engine (engine/target/procos-engine.jar,
  * Camunda 7 on Spring Boot) on a throwaway PostgreSQL database: the
  * repository's processes deployed through the REST API are found byte for
- * byte, and an edited copy is not. Ignored when the jar or java is missing.
+ * byte, and an edited copy is not; the engine's XML of each is drawn
+ * (`camunda.diagrams`), and a deployed process without a diagram is named.
+ * Ignored when the jar or java is missing.
  */
 import { expect } from "expect";
 import { camundaChecks } from "../../verify/checks/camunda.ts";
+import { diagramsCheck } from "../../verify/checks/camunda_diagrams.ts";
 import { REPO_ROOT, withTempDir } from "../helpers/build.ts";
 import { PG, withScratch } from "../helpers/pg.ts";
 import { contextFor, failing, freePort, referenceModel, runAll } from "./helpers.ts";
@@ -101,6 +104,30 @@ Deno.test({
           const edited = await contextFor(model, { camunda: { url } }, { specDir: dir });
           const now = await runAll(camundaChecks(model, edited), edited);
           expect(failing(now)).toEqual([`camunda.deployed.${first}`]);
+        });
+
+        // diagrams: the engine's XML of each bundled process draws; one without a diagram fails
+        const drawn = await runAll([diagramsCheck()], ctx);
+        expect(drawn.get("camunda.diagrams")).toEqual({
+          status: "pass",
+          detail: `${names.length} process definitions drawn`,
+        });
+        const bare = new FormData();
+        bare.append("deployment-name", "procos-verify-test-bare");
+        const xml = (await Deno.readTextFile(`${REPO_ROOT}/processes/procos-boot.bpmn`))
+          .replace(/\s*<bpmndi:BPMNDiagram[\s\S]*<\/bpmndi:BPMNDiagram>/, "")
+          .replaceAll("procos-boot", "procos-t-bare");
+        bare.append("bare.bpmn", new Blob([xml]), "bare.bpmn");
+        const dep2 = await fetch(`${url}/engine-rest/deployment/create`, {
+          method: "POST",
+          body: bare,
+        });
+        expect(dep2.status).toBe(200);
+        await dep2.body?.cancel();
+        const undrawn = (await runAll([diagramsCheck()], ctx)).get("camunda.diagrams");
+        expect(undrawn).toMatchObject({
+          status: "fail",
+          actual: "procos-t-bare version 1, from bare.bpmn: no diagram (no bpmndi:BPMNPlane)",
         });
         expect(exited).toBe(false);
       } finally {
