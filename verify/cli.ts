@@ -1,5 +1,6 @@
 /**
- * `deno task verify`: checks a running stack against the spec (goss-like).
+ * `deno task verify`: checks a running stack against the spec (goss-like);
+ * `deno task verify serve` keeps answering it over HTTP (`serve.ts`).
  *
  * Exit codes: 0 every check passed (or was skipped); 1 a check failed, or the
  * spec has errors (each printed, located); 2 anything else (bad arguments, a
@@ -8,36 +9,46 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { dirname } from "node:path";
 import { formatDiagnostic, SpecError } from "../compiler/diagnostics.ts";
-import { loadSpec } from "../compiler/load_spec.ts";
-import { buildModel } from "../compiler/model.ts";
 import { PROFILES } from "../compiler/schema.ts";
 import type { ProfileName } from "../compiler/schema.ts";
-import type { Domain, VerifyContext } from "./check.ts";
+import type { Domain } from "./check.ts";
 import { DOMAINS } from "./check.ts";
-import { parseDomains, planChecks } from "./plan.ts";
+import { parseDomains } from "./plan.ts";
 import { formatMs, runChecks } from "./runner.ts";
 import type { RunEvents } from "./runner.ts";
-import { renderJson } from "./reporters/json.ts";
-import { renderJunit } from "./reporters/junit.ts";
+import { REPORTER_NAMES, REPORTERS } from "./reporters/mod.ts";
+import type { ReporterName } from "./reporters/mod.ts";
 import { colorWanted, prettyReporter } from "./reporters/pretty.ts";
+import { renderPrometheus, writeTextfile } from "./reporters/prometheus.ts";
 import type { TargetMode } from "./targets.ts";
-import { resolveTargets, TARGET_MODES, TargetError } from "./targets.ts";
-import { refreshComposeWorkers } from "./compose_targets.ts";
+import { TARGET_MODES, TargetError } from "./targets.ts";
+import { openSession } from "./session.ts";
+import type { Session } from "./session.ts";
+import { verifyHandler } from "./serve.ts";
+
+export type { ReporterName } from "./reporters/mod.ts";
 
 /** The usage text. */
-export const USAGE = `usage: deno task verify [options]
+export const USAGE = `usage: deno task verify [serve] [options]
 
 Checks the running stack against the spec: services reachable and healthy,
 PostgreSQL schema, Camunda deployments, RabbitMQ topology, Redis settings,
 Ollama models, and drift of the build output.
 
+\`serve\` keeps answering over HTTP: GET /healthz (200, or 503 when a check
+fails; the format from the Accept header), /metrics (Prometheus text) and
+/checks/<id> (one check).
+
 options:
   --config FILE        the spec (default procos.config.yaml)
   --profile NAME       development (default) or production
   --out DIR            the build output folder (default out)
-  --reporter NAME      pretty (default), json or junit
+  --reporter NAME      ${REPORTER_NAMES.join(", ")} (default pretty)
+  --textfile FILE      also write the result as Prometheus text to FILE (*.prom),
+                       atomically, for node_exporter's textfile collector
+  --port N, --host H   serve: where to listen (default 9200 on 127.0.0.1)
+  --cache DURATION     serve: how long a run answers requests (default 5s)
   --only LIST          only these domains, comma-separated:
                        ${DOMAINS.join(",")}
   --wait DURATION      retry failing checks until all pass or this time is up
@@ -67,18 +78,19 @@ export interface VerifyIo {
   env: Record<string, string | undefined>;
   /** ANSI colors in the pretty report. */
   color: boolean;
+  /** A progress line while the checks run (on a terminal). */
+  progress?: boolean;
+  /** Stops `serve` when aborted (tests; the CLI stops on SIGINT and SIGTERM). */
+  stop?: AbortSignal;
 }
 
 /** A usage mistake: exit 2. */
 class UsageError extends Error {}
 
-/** The reporters. */
-export type ReporterName = "pretty" | "json" | "junit";
-
-const REPORTERS: readonly ReporterName[] = ["pretty", "json", "junit"];
-
 /** Parsed options. */
 export interface VerifyOptions {
+  /** `serve`, or undefined for one run. */
+  command?: "serve";
   config: string;
   profile: ProfileName;
   out: string;
@@ -88,6 +100,8 @@ export interface VerifyOptions {
   timeoutMs: number;
   concurrency: number;
   target: TargetMode;
+  textfile?: string;
+  serve: { port: number; host: string; cacheMs: number };
   urls: {
     pgUrl?: string;
     redisUrl?: string;
@@ -113,7 +127,7 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
   try {
     parsed = parseArgs({
       args,
-      allowPositionals: false,
+      allowPositionals: true,
       strict: true,
       options: {
         config: { type: "string", default: "procos.config.yaml" },
@@ -125,6 +139,10 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
         timeout: { type: "string", default: "10s" },
         concurrency: { type: "string", default: "8" },
         target: { type: "string", default: "local" },
+        textfile: { type: "string" },
+        port: { type: "string", default: "9200" },
+        host: { type: "string", default: "127.0.0.1" },
+        cache: { type: "string", default: "5s" },
         "pg-url": { type: "string" },
         "redis-url": { type: "string" },
         "rabbitmq-url": { type: "string" },
@@ -139,11 +157,24 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
   }
   const v = parsed.values;
   if (v.help) return "help";
+  const [command, ...extra] = parsed.positionals;
+  if ((command !== undefined && command !== "serve") || extra.length > 0) {
+    throw new UsageError(`unknown command "${parsed.positionals.join(" ")}": use serve, or none`);
+  }
+  const port = Number(v.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port: a port number from 0 to 65535, not ${v.port}`);
+  }
+  if (v.textfile !== undefined && !v.textfile.endsWith(".prom")) {
+    throw new UsageError(
+      `--textfile ${v.textfile}: the textfile collector reads only *.prom files`,
+    );
+  }
   if (!(PROFILES as readonly string[]).includes(v.profile)) {
     throw new UsageError(`unknown profile "${v.profile}": use ${PROFILES.join(" or ")}`);
   }
-  if (!(REPORTERS as readonly string[]).includes(v.reporter)) {
-    throw new UsageError(`unknown reporter "${v.reporter}": use ${REPORTERS.join(", ")}`);
+  if (!(REPORTER_NAMES as readonly string[]).includes(v.reporter)) {
+    throw new UsageError(`unknown reporter "${v.reporter}": use ${REPORTER_NAMES.join(", ")}`);
   }
   if (!(TARGET_MODES as readonly string[]).includes(v.target)) {
     throw new UsageError(`unknown target "${v.target}": use ${TARGET_MODES.join(" or ")}`);
@@ -163,6 +194,7 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
   const timeoutMs = parseWait(v.timeout);
   if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0");
   return {
+    ...(command === "serve" ? { command } : {}),
     config: v.config,
     profile: v.profile as ProfileName,
     out: v.out.replace(/\/+$/, "") || "/",
@@ -172,6 +204,8 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
     timeoutMs,
     concurrency,
     target: v.target as TargetMode,
+    ...(v.textfile !== undefined ? { textfile: v.textfile } : {}),
+    serve: { port, host: v.host, cacheMs: parseWait(v.cache) },
     urls: {
       pgUrl: v["pg-url"],
       redisUrl: v["redis-url"],
@@ -181,6 +215,38 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
       ollamaUrl: v["ollama-url"],
     },
   };
+}
+
+/** Serves the session until SIGINT or SIGTERM (or `io.stop`); returns the exit code. */
+async function serve(session: Session, opts: VerifyOptions, io: VerifyIo): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  io.stop?.addEventListener("abort", onSignal);
+  try {
+    const server = Deno.serve(
+      {
+        port: opts.serve.port,
+        hostname: opts.serve.host,
+        signal: stop.signal,
+        onListen: ({ hostname, port }) =>
+          io.stderr(
+            `procos verify: serving ${session.checks.length} checks on http://${hostname}:${port}` +
+              ` (/healthz, /metrics, /checks/<id>; results cached ${formatMs(opts.serve.cacheMs)})`,
+          ),
+      },
+      verifyHandler(session, {
+        cacheMs: opts.serve.cacheMs,
+        timeoutMs: opts.timeoutMs,
+        concurrency: opts.concurrency,
+      }),
+    );
+    await server.finished;
+    return 0;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  }
 }
 
 /** Runs `deno task verify` with `args`; returns the exit code. */
@@ -193,31 +259,11 @@ export async function main(args: string[], io: VerifyIo): Promise<number> {
       return 0;
     }
     config = opts.config;
-    const resolved = await loadSpec(opts.config, { profile: opts.profile, env: io.env });
-    const model = buildModel(resolved);
-    const targets = await refreshComposeWorkers(
-      model,
-      await resolveTargets(model, {
-        mode: opts.target,
-        outDir: opts.out,
-        env: io.env,
-        overrides: opts.urls,
-      }),
-      opts.out,
-      io.env.DOCKER_HOST,
-    );
-    const ctx: VerifyContext = {
-      model,
-      targets,
-      specFile: opts.config,
-      specDir: dirname(opts.config),
-      outDir: opts.out,
-    };
-    const checks = planChecks(model, ctx, opts.only);
-    const secrets = Object.values(resolved.secrets).map((s) => s.value);
-
+    const session = await openSession({ ...opts, env: io.env });
+    if (opts.command === "serve") return await serve(session, opts, io);
+    const { targets } = session;
     const pretty = opts.reporter === "pretty"
-      ? prettyReporter({ write: io.write, color: io.color })
+      ? prettyReporter({ write: io.write, color: io.color, progress: io.progress ?? false })
       : undefined;
     if (pretty) {
       const where = Object.entries(targets.sources)
@@ -230,17 +276,16 @@ export async function main(args: string[], io: VerifyIo): Promise<number> {
       );
     }
     const events: RunEvents = pretty ?? {};
-    const report = await runChecks(checks, ctx, {
+    const report = await runChecks(session.checks, session.ctx, {
       ...events,
       concurrency: opts.concurrency,
       timeoutMs: opts.timeoutMs,
       waitMs: opts.waitMs,
-      redact: secrets,
+      redact: session.secrets,
     });
-    const meta = { project: model.project, profile: model.profile };
     if (pretty) pretty.end(report);
-    else if (opts.reporter === "json") io.write(renderJson(report, meta));
-    else io.write(renderJunit(report, meta));
+    else io.write(REPORTERS[opts.reporter].render(report, session.meta));
+    if (opts.textfile) await writeTextfile(opts.textfile, renderPrometheus(report, session.meta));
     return report.summary.fail === 0 ? 0 : 1;
   } catch (e) {
     if (e instanceof SpecError) {
@@ -278,6 +323,7 @@ if (import.meta.main) {
     stderr: (l) => console.error(l),
     env: Deno.env.toObject(),
     color: colorWanted(),
+    progress: Deno.stderr.isTerminal(),
   });
   Deno.exit(code);
 }

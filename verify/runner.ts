@@ -43,6 +43,16 @@ export interface Report {
   summary: Summary;
 }
 
+/** What {@link RunEvents.onRetry} says about a round that left failures. */
+export interface RetryInfo {
+  round: number;
+  failing: number;
+  /** Each failing check, and how long since it first failed. */
+  failingIds: { id: string; failingForMs: number }[];
+  remainingMs: number;
+  delayMs: number;
+}
+
 /** Progress callbacks, for reporters that show checks as they finish. */
 export interface RunEvents {
   /** Before the first round. */
@@ -53,7 +63,7 @@ export interface RunEvents {
    */
   onResult?(outcome: Outcome, final: boolean): void;
   /** A round ended with failures and another will run after `delayMs`. */
-  onRetry?(info: { round: number; failing: number; remainingMs: number; delayMs: number }): void;
+  onRetry?(info: RetryInfo): void;
 }
 
 /** Options of {@link runChecks}. */
@@ -195,6 +205,7 @@ export async function runChecks(
 
   const outcomes = new Map<string, Outcome>();
   const finalSent = new Set<string>();
+  const failingSince = new Map<string, number>();
   opts.onStart?.(checks);
 
   let todo = [...checks];
@@ -213,6 +224,8 @@ export async function runChecks(
         durationMs,
       };
       outcomes.set(check.id, o);
+      if (o.result.status !== "fail") failingSince.delete(check.id);
+      else if (!failingSince.has(check.id)) failingSince.set(check.id, performance.now());
       const mayRetry = o.result.status === "fail" && waitMs > 0 && performance.now() < deadline;
       if (!mayRetry) finalSent.add(check.id);
       opts.onResult?.(o, !mayRetry);
@@ -221,9 +234,14 @@ export async function runChecks(
     const remaining = deadline - performance.now();
     if (failing.length === 0 || waitMs <= 0 || remaining <= 0) break;
     const delay = Math.max(0, Math.min(interval, remaining));
+    const now = performance.now();
     opts.onRetry?.({
       round: rounds,
       failing: failing.length,
+      failingIds: failing.map((c) => ({
+        id: c.id,
+        failingForMs: now - (failingSince.get(c.id) ?? now),
+      })),
       remainingMs: remaining,
       delayMs: delay,
     });

@@ -88,7 +88,8 @@ Deno.test("cli: --wait retries until the model appears, then exits 0", async () 
     );
     expect(r.code).toBe(0);
     expect(r.out).toContain("retrying");
-    expect(r.out).toMatch(/PASS ollama: model llama3\.2:1b present .*tries\]/);
+    expect(r.out).toMatch(/PASS {2}ollama: model llama3\.2:1b present.*\[\d tries\]/);
+    expect(r.out).toMatch(/retrying \(.* left\): ollama\.model\.[^ ]+ \(failing for /);
     expect(r.out).toMatch(/2 checks: 2 passed, 0 failed, 0 skipped \(.*rounds\)/);
   } finally {
     clearTimeout(timer);

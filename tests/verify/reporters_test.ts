@@ -151,32 +151,68 @@ Deno.test("json: one document with summary and one entry per check", () => {
   expect(doc.checks[3]).toMatchObject({ status: "pass", detail: "Camunda 7.24.0" });
 });
 
-Deno.test("pretty: summary table with expected / actual / hint, no color unless asked", () => {
+Deno.test("pretty: failures first with expected / actual / hint, then passes and skips by domain", () => {
   const plain = renderSummary(sampleReport(), false);
   expect(plain).not.toContain("\x1b[");
   const lines = plain.split("\n");
-  expect(lines[0]).toMatch(/^DOMAIN\s+STATUS\s+CHECK$/);
-  const i = lines.findIndex((l) => l.includes("procos_ai_context has"));
-  expect(lines[i]).toMatch(/^postgres\s+FAIL\s+postgres: table/);
-  expect(lines[i + 1]).toMatch(/expected: process_instance_id character varying\(64\) NOT NULL$/);
-  expect(lines[i + 2]).toMatch(/actual {2}: process_instance_id character varying\(4000\)$/);
-  expect(lines[i + 3]).toContain("hint    : migrate it");
-  expect(plain).toContain("reason: no retention functions in this spec yet");
+  expect(lines[0]).toBe("failed (1)");
+  expect(lines[1]).toMatch(
+    /^postgres\s+FAIL\s+postgres: table procos_ai_context has .* \[2 tries\]$/,
+  );
+  expect(lines[2]).toMatch(/expected: process_instance_id character varying\(64\) NOT NULL$/);
+  expect(lines[3]).toMatch(/actual {2}: process_instance_id character varying\(4000\)$/);
+  expect(lines[4]).toContain("hint    : migrate it");
+  const passed = lines.indexOf("passed (2)");
+  // domain order, whatever the check order
+  expect(lines[passed + 1]).toMatch(/^services\s+PASS\s+services: redis accepts TCP/);
+  expect(lines[passed + 2]).toMatch(/^camunda\s+PASS\s+camunda: engine .* \(Camunda 7\.24\.0\)$/);
+  const skipped = lines.indexOf("skipped (1)");
+  expect(lines[skipped + 1]).toMatch(
+    /^postgres\s+SKIP\s+postgres: retention functions exist: no retention functions in this spec yet$/,
+  );
   expect(plain).toContain("4 checks: 2 passed, 1 failed, 1 skipped (1.2s, 2 rounds)");
-  // services come first (domain order), whatever the check order
-  expect(lines[1]).toMatch(/^services\s+PASS/);
   expect(renderSummary(sampleReport(), true)).toContain("\x1b[31mFAIL\x1b[0m");
 });
 
-Deno.test("pretty: progress lines as checks finish (final results only)", () => {
-  let out = "";
-  const r = prettyReporter({ write: (t) => void (out += t), color: false });
+Deno.test("pretty: a domain's skips with one reason are one line", () => {
+  const report = sampleReport();
+  const skip = { status: "skip" as const, reason: "no Ollama in this spec" };
+  report.outcomes = ["a", "b", "c"].map((x) => ({
+    id: `ollama.${x}`,
+    domain: "ollama" as const,
+    name: `ollama: ${x}`,
+    result: skip,
+    attempts: 1,
+    durationMs: 0,
+  }));
+  report.summary = summarize(report.outcomes);
+  const plain = renderSummary(report, false);
+  expect(plain.split("\n").filter((l) => l.includes("no Ollama"))).toEqual([
+    "ollama  SKIP  3 ollama checks: no Ollama in this spec",
+  ]);
+});
+
+Deno.test("pretty: a progress line on a terminal, rewritten in place; none otherwise", () => {
   const [failed, passed] = sampleReport().outcomes;
+  let tty = "";
+  const r = prettyReporter({ write: (t) => void (tty += t), color: false, progress: true });
+  r.onStart!([]);
   r.onResult!(failed, false);
-  expect(out).toBe("");
   r.onResult!(failed, true);
   r.onResult!(passed, true);
-  expect(out).toContain("FAIL postgres: table procos_ai_context has the spec's 12 columns");
-  expect(out).toContain("2 tries");
-  expect(out).toContain("PASS services: redis accepts TCP on 127.0.0.1:6379");
+  expect(tty).toContain("\r\x1b[2K[2/0] 1 failed; last: services: redis accepts TCP");
+  let plain = "";
+  const p = prettyReporter({ write: (t) => void (plain += t), color: false });
+  p.onResult!(failed, true);
+  expect(plain).toBe("");
+  p.onRetry!({
+    round: 1,
+    failing: 1,
+    failingIds: [{ id: failed.id, failingForMs: 3000 }],
+    remainingMs: 7000,
+    delayMs: 1000,
+  });
+  expect(plain).toContain(
+    "1 failing after round 1, retrying (7s left): postgres.table.procos_ai_context (failing for 3s)",
+  );
 });

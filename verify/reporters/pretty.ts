@@ -1,7 +1,8 @@
 /**
- * The human reporter: one line per check as it finishes, then a summary
- * table with `expected / actual / hint` under each failure. Colors only on a
- * terminal and never with `NO_COLOR`.
+ * The human reporter: a progress line while the checks run, then failures
+ * first (with expected, actual and hint), the passes by domain, and the
+ * skips once per domain and reason. Colors only on a terminal and never with
+ * `NO_COLOR`.
  *
  * @module
  */
@@ -16,6 +17,8 @@ export interface PrettyOptions {
   write: (text: string) => void;
   /** ANSI colors on or off. */
   color: boolean;
+  /** A progress line rewritten in place while the checks run (for a terminal). */
+  progress?: boolean;
 }
 
 /** True when stdout is a terminal and `NO_COLOR` is unset or empty. */
@@ -63,42 +66,67 @@ export function detailLines(r: Result, indent: string): string[] {
   }
 }
 
-/** One progress line for a finished check. */
-export function progressLine(o: Outcome, color: boolean): string {
-  const paint = painter(color);
-  const tries = o.attempts > 1 ? `, ${o.attempts} tries` : "";
-  const extra = o.result.status === "skip"
-    ? ` (skipped: ${o.result.reason.split("\n")[0]})`
-    : o.result.status === "pass" && o.result.detail
-    ? ` (${o.result.detail.split("\n")[0]})`
-    : "";
-  return `${label(o.result.status, paint)} ${o.name}${extra} ${
-    paint(2, `[${formatMs(o.durationMs)}${tries}]`)
-  }`;
+/** The outcomes of a run, in domain order (stable within a domain). */
+function byDomain(outcomes: readonly Outcome[]): Outcome[] {
+  return [...outcomes].sort((a, b) => DOMAINS.indexOf(a.domain) - DOMAINS.indexOf(b.domain));
 }
 
-/** The summary table and totals of a finished run. */
+/**
+ * The report of a finished run: failures first, each with expected, actual
+ * and hint; then the passes, grouped by domain; then the skips, one line
+ * per domain and reason; then the totals.
+ */
 export function renderSummary(report: Report, color: boolean): string {
   const paint = painter(color);
-  const rows = [...report.outcomes].sort((a, b) =>
-    DOMAINS.indexOf(a.domain) - DOMAINS.indexOf(b.domain)
-  );
+  const rows = byDomain(report.outcomes);
   const dw = Math.max(6, ...rows.map((o) => o.domain.length));
+  const indent = " ".repeat(dw + 8);
+  const line = (o: Outcome, text: string) =>
+    `${o.domain.padEnd(dw)}  ${label(o.result.status, paint)}  ${text}` +
+    (o.attempts > 1 ? paint(2, ` [${o.attempts} tries]`) : "");
   const lines: string[] = [];
-  lines.push(paint(1, `${"DOMAIN".padEnd(dw)}  STATUS  CHECK`));
-  let previous = "";
-  for (const o of rows) {
-    lines.push(`${o.domain.padEnd(dw)}  ${label(o.result.status, paint)}    ${o.name}`);
-    if (o.result.status === "pass") continue;
-    // A service that is down fails every check of its domain the same way: say it once.
-    const details = detailLines(o.result, " ".repeat(dw + 10));
-    const key = `${o.domain}\n${details.join("\n")}`;
-    if (o.result.status === "fail" && key === previous) {
-      lines.push(paint(2, `${" ".repeat(dw + 10)}(failed as the check above)`));
-    } else {
-      lines.push(...details);
+  const failed = rows.filter((o) => o.result.status === "fail");
+  if (failed.length > 0) {
+    lines.push(paint(1, `failed (${failed.length})`));
+    let previous = "";
+    for (const o of failed) {
+      lines.push(line(o, o.name));
+      // A service that is down fails every check of its domain the same way: say it once.
+      const details = detailLines(o.result, indent);
+      const key = `${o.domain}\n${details.join("\n")}`;
+      lines.push(
+        ...(key === previous ? [paint(2, `${indent}(failed as the check above)`)] : details),
+      );
+      previous = key;
     }
-    previous = key;
+    lines.push("");
+  }
+  const passed = rows.filter((o) => o.result.status === "pass");
+  if (passed.length > 0) {
+    lines.push(paint(1, `passed (${passed.length})`));
+    for (const o of passed) {
+      const found = o.result.status === "pass" && o.result.detail
+        ? paint(2, ` (${o.result.detail.split("\n")[0]})`)
+        : "";
+      lines.push(line(o, o.name + found));
+    }
+    lines.push("");
+  }
+  const skipped = new Map<string, Outcome[]>();
+  for (const o of rows) {
+    if (o.result.status !== "skip") continue;
+    const key = `${o.domain}\n${o.result.reason}`;
+    skipped.set(key, [...(skipped.get(key) ?? []), o]);
+  }
+  if (skipped.size > 0) {
+    lines.push(paint(1, `skipped (${report.summary.skip})`));
+    for (const group of skipped.values()) {
+      const o = group[0];
+      const reason = o.result.status === "skip" ? o.result.reason.split("\n")[0] : "";
+      const what = group.length === 1 ? o.name : `${group.length} ${o.domain} checks`;
+      lines.push(line(o, `${what}: ${reason}`));
+    }
+    lines.push("");
   }
   const s = report.summary;
   const totals = [
@@ -107,33 +135,49 @@ export function renderSummary(report: Report, color: boolean): string {
     `${s.skip} skipped`,
   ].join(", ");
   const rounds = report.rounds > 1 ? `, ${report.rounds} rounds` : "";
-  lines.push("");
   lines.push(`${s.total} checks: ${totals} (${formatMs(report.durationMs)}${rounds})`);
   return lines.join("\n") + "\n";
 }
 
-/** The pretty reporter: progress as checks finish, then the summary. */
+/**
+ * The pretty reporter: a progress line while the checks run (on a terminal,
+ * rewritten in place), what `--wait` is waiting for, then the report.
+ */
 export function prettyReporter(opts: PrettyOptions): RunEvents & { end(report: Report): void } {
   const paint = painter(opts.color);
+  let total = 0;
+  let done = 0;
+  let failing = 0;
+  const clear = () => (opts.progress ? "\r\x1b[2K" : "");
   return {
     onStart(checks: readonly Check[]) {
+      total = checks.length;
       opts.write(paint(1, `verifying ${checks.length} checks\n`));
     },
     onResult(o: Outcome, final: boolean) {
-      if (final) opts.write(progressLine(o, opts.color) + "\n");
+      if (!final) return;
+      done++;
+      if (o.result.status === "fail") failing++;
+      if (opts.progress) {
+        opts.write(`${clear()}[${done}/${total}] ${failing} failed; last: ${o.name.slice(0, 60)}`);
+      }
     },
     onRetry(info) {
+      const names = info.failingIds.slice(0, 5).map((f) =>
+        `${f.id} (failing for ${formatMs(f.failingForMs)})`
+      );
+      const more = info.failingIds.length > 5 ? `, and ${info.failingIds.length - 5} more` : "";
       opts.write(
-        paint(
+        clear() + paint(
           33,
-          `… ${info.failing} failing after round ${info.round}; retrying (${
+          `… ${info.failing} failing after round ${info.round}, retrying (${
             formatMs(info.remainingMs)
-          } left)\n`,
+          } left): ${names.join(", ")}${more}\n`,
         ),
       );
     },
     end(report: Report) {
-      opts.write("\n" + renderSummary(report, opts.color));
+      opts.write(clear() + "\n" + renderSummary(report, opts.color));
     },
   };
 }
