@@ -10,6 +10,8 @@ import { renderJunit } from "../../verify/reporters/junit.ts";
 import { escapeXml } from "../../verify/reporters/junit.ts";
 import { renderJson } from "../../verify/reporters/json.ts";
 import { prettyReporter, renderSummary } from "../../verify/reporters/pretty.ts";
+import { renderTap } from "../../verify/reporters/tap.ts";
+import { renderPrometheus, writeTextfile } from "../../verify/reporters/prometheus.ts";
 
 const hostile = `a <b> & "c" 'd' ]]> \u0001 end`;
 
@@ -215,4 +217,50 @@ Deno.test("pretty: a progress line on a terminal, rewritten in place; none other
   expect(plain).toContain(
     "1 failing after round 1, retrying (7s left): postgres.table.procos_ai_context (failing for 3s)",
   );
+});
+
+Deno.test("tap: a TAP 14 document tap-parser reads, with the failure's YAML block and the skip", async () => {
+  const { Parser } = await import("tap-parser");
+  const failures: { name: string; diag: Record<string, unknown> }[] = [];
+  const final = await new Promise<unknown>((resolve) => {
+    const p = new Parser((r) => resolve(r));
+    p.on("assert", (a: { ok: boolean; name: string; diag: Record<string, unknown> }) => {
+      if (!a.ok) failures.push(a);
+    });
+    p.end(renderTap(sampleReport()));
+  });
+  expect(final).toMatchObject({ ok: false, count: 4, pass: 3, fail: 1, skip: 1 });
+  expect(failures).toHaveLength(1);
+  expect(failures[0].name).toBe("postgres: table procos_ai_context has the spec's 12 columns");
+  expect(failures[0].diag).toMatchObject({
+    id: "postgres.table.procos_ai_context",
+    expected: "process_instance_id character varying(64) NOT NULL",
+    actual: "process_instance_id character varying(4000)",
+    attempts: 2,
+  });
+  expect(String(failures[0].diag.hint)).toContain(`migrate it a <b> & "c" 'd' ]]>`);
+});
+
+Deno.test("prometheus: the text format, and a textfile written whole under a .prom name", async () => {
+  const { default: parse } = await import("parse-prometheus-text-format");
+  const text = renderPrometheus(sampleReport(), meta);
+  const families = parse(text) as {
+    name: string;
+    metrics: { labels: Record<string, string>; value: string }[];
+  }[];
+  const success = families.find((f) => f.name === "procos_verify_check_success")!;
+  expect(success.metrics).toHaveLength(4);
+  const failed = success.metrics.find((m) => m.labels.id === "postgres.table.procos_ai_context")!;
+  expect(failed).toMatchObject({ value: "0", labels: { status: "fail", project: "procos" } });
+  const engine = success.metrics.find((m) => m.labels.id === "camunda.engine")!;
+  expect(engine.value).toBe("1");
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeTextfile(`${dir}/procos.prom`, text);
+    expect(await Deno.readTextFile(`${dir}/procos.prom`)).toBe(text);
+    expect([...Deno.readDirSync(dir)].map((e) => e.name)).toEqual(["procos.prom"]);
+    await expect(writeTextfile(`${dir}/procos.txt`, text)).rejects.toThrow(/\.prom/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
