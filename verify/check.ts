@@ -9,6 +9,7 @@
  */
 import type { StackModel } from "../compiler/model.ts";
 import type { Targets } from "./targets.ts";
+import type { PgPools } from "./clients/pg.ts";
 
 /** The areas a check belongs to, one module each under `verify/checks/`. */
 export type Domain =
@@ -86,6 +87,8 @@ export interface VerifyContext {
 export interface RunContext extends VerifyContext {
   /** Aborted when the runner gives up on this run of the check. */
   signal: AbortSignal;
+  /** The run's shared PostgreSQL connections (`clients/pg.ts`). */
+  pools?: PgPools;
 }
 
 /** One probe of the running stack. */
@@ -98,6 +101,12 @@ export interface Check {
   name: string;
   /** Probes once. May throw: the runner turns an error into a failure. */
   run: (ctx: RunContext) => Promise<Result>;
+  /**
+   * For a check of a state that may be passing through (a service starting):
+   * how many more times a failure is tried again within one round, and the
+   * wait before each (as goss's `retry_count` and `retry_delay`).
+   */
+  retry?: { count: number; delayMs: number };
 }
 
 /** A domain module's entry point: the checks the model calls for. */

@@ -8,6 +8,7 @@
  */
 import type { Check, Domain, Result, VerifyContext } from "./check.ts";
 import { errorMessage, fail } from "./check.ts";
+import { PgPools } from "./clients/pg.ts";
 
 /** What the runner found for one check. */
 export interface Outcome {
@@ -125,7 +126,7 @@ export function formatMs(ms: number): string {
 /** Runs one check once, with a timeout; never throws. */
 export async function runOne(
   check: Check,
-  ctx: VerifyContext,
+  ctx: VerifyContext & { pools?: PgPools },
   timeoutMs: number,
 ): Promise<{ result: Result; durationMs: number }> {
   const started = performance.now();
@@ -194,6 +195,20 @@ export async function runChecks(
     if (seen.has(c.id)) throw new Error(`duplicate check id ${c.id}`);
     seen.add(c.id);
   }
+  const pools = new PgPools();
+  try {
+    return await runRounds(checks, { ...ctx, pools }, opts);
+  } finally {
+    await pools.close();
+  }
+}
+
+/** The rounds of {@link runChecks}, with the run's shared connections in `shared`. */
+async function runRounds(
+  checks: readonly Check[],
+  shared: VerifyContext & { pools: PgPools },
+  opts: RunOptions,
+): Promise<Report> {
   const concurrency = opts.concurrency ?? 8;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const waitMs = opts.waitMs ?? 0;
@@ -207,20 +222,26 @@ export async function runChecks(
   const finalSent = new Set<string>();
   const failingSince = new Map<string, number>();
   opts.onStart?.(checks);
-
   let todo = [...checks];
   let rounds = 0;
   while (true) {
     rounds++;
     await pool(todo, concurrency, async (check) => {
-      const { result, durationMs } = await runOne(check, ctx, timeoutMs);
+      let { result, durationMs } = await runOne(check, shared, timeoutMs);
+      let tries = 1;
+      // a check's own retries, for states that pass through (`Check.retry`)
+      while (result.status === "fail" && check.retry && tries <= check.retry.count) {
+        await new Promise((r) => setTimeout(r, check.retry!.delayMs));
+        ({ result, durationMs } = await runOne(check, shared, timeoutMs));
+        tries++;
+      }
       const prev = outcomes.get(check.id);
       const o: Outcome = {
         id: check.id,
         domain: check.domain,
         name: check.name,
         result: redactResult(result, secrets),
-        attempts: (prev?.attempts ?? 0) + 1,
+        attempts: (prev?.attempts ?? 0) + tries,
         durationMs,
       };
       outcomes.set(check.id, o);

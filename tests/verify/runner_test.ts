@@ -150,3 +150,21 @@ Deno.test("runner: duplicate check ids are refused", async () => {
   const a = check("same", () => Promise.resolve(pass()));
   await expect(runChecks([a, { ...a }], ctx)).rejects.toThrow("duplicate check id same");
 });
+
+Deno.test("runner: a check's own retry turns a passing-through failure into a pass, in one round", async () => {
+  let calls = 0;
+  const flaky: Check = {
+    ...check("flaky", () => Promise.resolve(++calls < 3 ? fail("up", "refused") : pass())),
+    retry: { count: 2, delayMs: 10 },
+  };
+  const stubborn: Check = {
+    ...check("stubborn", () => Promise.resolve(fail("up", "refused"))),
+    retry: { count: 1, delayMs: 10 },
+  };
+  const report = await runChecks([flaky, stubborn], ctx);
+  expect(report.rounds).toBe(1);
+  expect(report.outcomes.map((o) => [o.id, o.result.status, o.attempts])).toEqual([
+    ["flaky", "pass", 3],
+    ["stubborn", "fail", 2],
+  ]);
+});

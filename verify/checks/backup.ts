@@ -259,6 +259,7 @@ export function walArchiveCheck(model: StackModel): Check {
           user: m.user,
           password: m.password,
           signal: ctx.signal,
+          pools: ctx.pools,
         }, (sql) =>
           sql<Row[]>`
           SELECT current_setting('archive_mode') AS mode, archived_count AS archived,

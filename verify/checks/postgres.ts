@@ -30,6 +30,7 @@ function asSpecUser<T>(ctx: RunContext, fn: (sql: Sql) => Promise<T>, database?:
     user: m.user,
     password: m.password,
     signal: ctx.signal,
+    pools: ctx.pools,
   }, fn);
 }
 

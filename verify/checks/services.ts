@@ -81,7 +81,14 @@ export function postgresHealthCheck(model: StackModel): Check {
       const t = ctx.targets.postgres;
       try {
         const rows = await withPg(
-          { ...t, database, user, password: ctx.model.postgres.password, signal: ctx.signal },
+          {
+            ...t,
+            database,
+            user,
+            password: ctx.model.postgres.password,
+            signal: ctx.signal,
+            pools: ctx.pools,
+          },
           (sql) => sql`SELECT 1 AS one`,
         );
         return rows[0]?.one === 1
@@ -203,5 +210,11 @@ export function servicesChecks(model: StackModel, ctx: VerifyContext): Check[] {
     redisHealthCheck(model),
     rabbitmqHealthCheck(model),
     ollamaHealthCheck(),
-  ];
+  ].map((c) => ({ ...c, retry: RESTARTING }));
 }
+
+/**
+ * A service being restarted refuses connections for a moment: a failure of
+ * these checks is tried once more, half a second later, before it counts.
+ */
+export const RESTARTING = { count: 1, delayMs: 500 } as const;

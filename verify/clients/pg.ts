@@ -1,6 +1,8 @@
 /**
- * PostgreSQL access for checks: one short-lived connection per use, through
- * postgres.js, closed whatever happens.
+ * PostgreSQL access for checks, through postgres.js: with a run's
+ * {@link PgPools}, one small pool per server, database and role, shared by
+ * every check of the run and closed at its end; without, one short-lived
+ * connection per use, closed whatever happens.
  *
  * @module
  */
@@ -17,6 +19,8 @@ export interface PgConnectOptions {
   signal?: AbortSignal;
   /** Seconds to wait for the connection (default 5). */
   connectTimeout?: number;
+  /** The run's shared connections; without it, a connection of its own. */
+  pools?: PgPools;
 }
 
 /** A tagged-template SQL client (postgres.js). */
@@ -28,16 +32,14 @@ export function sqlState(e: unknown): string | undefined {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
-/** Connects, runs `fn`, and always closes the connection. */
-export async function withPg<T>(opts: PgConnectOptions, fn: (sql: Sql) => Promise<T>): Promise<T> {
-  opts.signal?.throwIfAborted();
-  const sql = postgres({
+function connect(opts: PgConnectOptions, max: number): Sql {
+  return postgres({
     host: opts.host,
     port: opts.port,
     database: opts.database,
     username: opts.user,
     password: opts.password,
-    max: 1,
+    max,
     connect_timeout: opts.connectTimeout ?? 5,
     idle_timeout: 1,
     max_lifetime: 60,
@@ -45,6 +47,42 @@ export async function withPg<T>(opts: PgConnectOptions, fn: (sql: Sql) => Promis
     onnotice: () => {},
     connection: { application_name: "procos-verify" },
   });
+}
+
+/** The connections one verify run shares: a pool per server, database and role. */
+export class PgPools {
+  #pools = new Map<string, Sql>();
+
+  /** The pool for these options, opened on first use (at most `max` connections). */
+  get(opts: PgConnectOptions, max = 2): Sql {
+    const key = JSON.stringify([opts.host, opts.port, opts.database, opts.user, opts.password]);
+    let sql = this.#pools.get(key);
+    if (!sql) this.#pools.set(key, sql = connect(opts, max));
+    return sql;
+  }
+
+  /** How many pools are open. */
+  get size(): number {
+    return this.#pools.size;
+  }
+
+  /** Closes every pool. */
+  async close(): Promise<void> {
+    const all = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(all.map((sql) => sql.end({ timeout: 1 })));
+  }
+}
+
+/**
+ * Runs `fn` on a connection: the run's shared pool when `opts.pools` is
+ * given (left open for the next check), else a connection of its own that
+ * is always closed.
+ */
+export async function withPg<T>(opts: PgConnectOptions, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  opts.signal?.throwIfAborted();
+  if (opts.pools) return await fn(opts.pools.get(opts));
+  const sql = connect(opts, 1);
   const abort = () => void sql.end({ timeout: 0 });
   opts.signal?.addEventListener("abort", abort, { once: true });
   try {
