@@ -93,7 +93,18 @@ function startFakeCamunda(): FakeCamunda {
         message: `No matching process definition with key: ${key} and no tenant-id`,
       }, 404);
     }
-    if (p === "/process-definition") return json([]);
+    if (p === "/process-definition") {
+      const name = u.searchParams.get("resourceName");
+      if (name === null) return json([]);
+      // a definition per deployment of a resource of that name, newest first
+      const defs = [...state.deployments]
+        .filter((d) => d.resources.some((r) => r.name === name))
+        .sort((a, b) => b.deploymentTime.localeCompare(a.deploymentTime))
+        .map((d) => ({ id: `def:${d.id}`, deploymentId: d.id, resource: name }));
+      expect(u.searchParams.get("sortBy")).toBe("deployTime");
+      const max = Number(u.searchParams.get("maxResults") ?? 1e9);
+      return json(defs.slice(0, max));
+    }
     if (p === "/incident/count") return json({ count: state.incidents.length });
     if (p === "/incident") return json(state.incidents.slice(0, 5));
     return json({ type: "NotFoundException", message: p }, 404);
@@ -190,7 +201,7 @@ Deno.test("camunda checks: a file edited after deployment fails, naming it; the 
       expect(r.expected).toMatch(
         /^the latest deployed procos-boot\.bpmn equal to processes\/procos-boot\.bpmn \(sha256 [0-9a-f]{12}, \d+ bytes\)$/,
       );
-      expect(r.actual).toMatch(/^deployment d1 \(2025-01-01T10:00:00\.000\+0000\) holds sha256/);
+      expect(r.actual).toMatch(/^deployment d1, resource procos-boot\.bpmn holds sha256/);
     }
     // redeployed: a newer deployment with the new content wins
     deployAll(
@@ -233,8 +244,8 @@ Deno.test("camunda checks: undeployed file, missing boot process, incidents, wro
       "camunda.incidents",
     ]);
     expect(results.get("camunda.deployed.sub/other.bpmn")).toMatchObject({
-      expected: "a deployment with a resource named sub/other.bpmn",
-      actual: "none among the 1 newest deployments",
+      expected: "a process definition deployed from a resource named sub/other.bpmn",
+      actual: "none",
     });
     expect(results.get("camunda.engine")).toMatchObject({
       expected: "Camunda 7.x",

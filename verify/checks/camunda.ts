@@ -7,7 +7,7 @@
  * @module
  */
 import type { StackModel } from "../../compiler/model.ts";
-import type { Check, RunContext, VerifyContext } from "../check.ts";
+import type { Check, Result, RunContext, VerifyContext } from "../check.ts";
 import { fail, pass, skip } from "../check.ts";
 import type { BasicAuth } from "../clients/http.ts";
 import { describeStatus, httpRequest, jsonOf } from "../clients/http.ts";
@@ -96,13 +96,36 @@ function baseName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
 
-/** How many of the newest deployments are searched for a resource. */
-export const DEPLOYMENTS_SEARCHED = 200;
+/**
+ * The newest deployment that holds a process definition from the resource
+ * `name` (as the kernel names it: the path in the folder, or the base name),
+ * asked of Camunda directly: one request per name tried, whatever the
+ * number of deployments.
+ */
+async function latestDeploymentOf(
+  ctx: RunContext,
+  file: ProcessFile,
+): Promise<{ deploymentId: string; name: string } | Result | undefined> {
+  const names = [...new Set([file.relative, baseName(file.relative)])];
+  for (const name of names) {
+    const r = await rest(
+      ctx,
+      `/process-definition?resourceName=${encodeURIComponent(name)}` +
+        "&sortBy=deployTime&sortOrder=desc&maxResults=1",
+    );
+    if (r.status !== 200) {
+      return fail("GET /engine-rest/process-definition: HTTP 200", describeStatus(r));
+    }
+    const [def] = jsonOf<{ deploymentId: string }[]>(r) ?? [];
+    if (def) return { deploymentId: def.deploymentId, name };
+  }
+  return undefined;
+}
 
 /**
- * The file is deployed with the same bytes: the newest deployment holding a
- * resource of that name (its path, or its base name) has exactly the file's
- * content.
+ * The file is deployed with the same bytes: the newest deployment with a
+ * process definition from a resource of that name (its path, or its base
+ * name) has exactly the file's content. A constant number of requests.
  */
 export function processDeployedCheck(file: ProcessFile, folder: string): Check {
   return {
@@ -111,46 +134,41 @@ export function processDeployedCheck(file: ProcessFile, folder: string): Check {
     name: `camunda: ${folder}/${file.relative} deployed with the same content`,
     run: async (ctx) => {
       const local = await Deno.readFile(file.path);
-      const localHash = await sha256(local);
-      const list = await rest(
-        ctx,
-        `/deployment?sortBy=deploymentTime&sortOrder=desc&maxResults=${DEPLOYMENTS_SEARCHED}`,
-      );
-      if (list.status !== 200) {
-        return fail("GET /engine-rest/deployment: HTTP 200", describeStatus(list));
-      }
-      const deployments = jsonOf<{ id: string; name?: string; deploymentTime?: string }[]>(list);
-      const wanted = [file.relative, baseName(file.relative)];
-      for (const d of deployments) {
-        const rs = await rest(ctx, `/deployment/${encodeURIComponent(d.id)}/resources`);
-        if (rs.status !== 200) continue;
-        const resources = jsonOf<{ id: string; name: string }[]>(rs);
-        const hit = resources.find((r) => wanted.includes(r.name)) ??
-          resources.find((r) => baseName(r.name) === baseName(file.relative));
-        if (!hit) continue;
-        const data = await rest(
-          ctx,
-          `/deployment/${encodeURIComponent(d.id)}/resources/${encodeURIComponent(hit.id)}/data`,
-        );
-        if (data.status !== 200) {
-          return fail("the deployed resource's bytes", describeStatus(data));
-        }
-        const where = `deployment ${d.id}${d.deploymentTime ? ` (${d.deploymentTime})` : ""}`;
-        if (sameBytes(data.bytes, local)) return pass(`${where}, resource ${hit.name}`);
+      const found = await latestDeploymentOf(ctx, file);
+      if (found === undefined) {
         return fail(
-          `the latest deployed ${hit.name} equal to ${folder}/${file.relative} (sha256 ${
-            localHash.slice(0, 12)
-          }, ${local.length} bytes)`,
-          `${where} holds sha256 ${
-            (await sha256(data.bytes)).slice(0, 12)
-          }, ${data.bytes.length} bytes`,
-          "the file changed after it was deployed: redeploy (restart the kernel)",
+          `a process definition deployed from a resource named ${file.relative}`,
+          "none",
+          "the kernel deploys the processes folder at boot: is it running?",
         );
       }
+      if ("status" in found) return found;
+      const id = encodeURIComponent(found.deploymentId);
+      const rs = await rest(ctx, `/deployment/${id}/resources`);
+      if (rs.status !== 200) {
+        return fail("GET /engine-rest/deployment/{id}/resources: HTTP 200", describeStatus(rs));
+      }
+      const hit = (jsonOf<{ id: string; name: string }[]>(rs) ?? []).find((r) =>
+        r.name === found.name
+      );
+      if (!hit) {
+        return fail(`a resource named ${found.name}`, `none in deployment ${found.deploymentId}`);
+      }
+      const data = await rest(
+        ctx,
+        `/deployment/${id}/resources/${encodeURIComponent(hit.id)}/data`,
+      );
+      if (data.status !== 200) return fail("the deployed resource's bytes", describeStatus(data));
+      const where = `deployment ${found.deploymentId}, resource ${hit.name}`;
+      if (sameBytes(data.bytes, local)) return pass(where);
       return fail(
-        `a deployment with a resource named ${file.relative}`,
-        `none among the ${deployments.length} newest deployments`,
-        "the kernel deploys the processes folder at boot: is it running?",
+        `the latest deployed ${hit.name} equal to ${folder}/${file.relative} (sha256 ${
+          (await sha256(local)).slice(0, 12)
+        }, ${local.length} bytes)`,
+        `${where} holds sha256 ${
+          (await sha256(data.bytes)).slice(0, 12)
+        }, ${data.bytes.length} bytes`,
+        "the file changed after it was deployed: redeploy (restart the kernel)",
       );
     },
   };
