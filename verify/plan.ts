@@ -7,40 +7,46 @@
 import type { StackModel } from "../compiler/model.ts";
 import type { Check, CheckSource, Domain, VerifyContext } from "./check.ts";
 import { DOMAINS } from "./check.ts";
-import { backupChecks } from "./checks/backup.ts";
-import { camundaChecks } from "./checks/camunda.ts";
-import { diagramsCheck } from "./checks/camunda_diagrams.ts";
-import { containersChecks } from "./checks/containers.ts";
-import { driftChecks } from "./checks/drift.ts";
-import { ollamaChecks } from "./checks/ollama.ts";
-import { postgresChecks } from "./checks/postgres.ts";
-import { rabbitmqChecks } from "./checks/rabbitmq.ts";
-import { redisChecks } from "./checks/redis.ts";
-import { retentionCamundaChecks, retentionPostgresChecks } from "./checks/retention.ts";
-import { servicesChecks } from "./checks/services.ts";
-import { workersChecks } from "./checks/workers.ts";
 
-/** Each domain's check source. */
-export const SOURCES: Readonly<Record<Domain, CheckSource>> = {
-  services: servicesChecks,
-  containers: containersChecks,
-  postgres: (m) => [...postgresChecks(m), ...retentionPostgresChecks(m)],
-  backup: backupChecks,
-  camunda: (m, c) => [...camundaChecks(m, c), diagramsCheck(), ...retentionCamundaChecks(m)],
-  rabbitmq: rabbitmqChecks,
-  redis: redisChecks,
-  ollama: ollamaChecks,
-  workers: workersChecks,
-  drift: driftChecks,
+/**
+ * Each domain's check source, loaded when a run asks for the domain (a run
+ * of one domain loads only its module and that module's clients).
+ */
+export const SOURCES: Readonly<Record<Domain, () => Promise<CheckSource>>> = {
+  services: async () => (await import("./checks/services.ts")).servicesChecks,
+  containers: async () => (await import("./checks/containers.ts")).containersChecks,
+  postgres: async () => {
+    const [{ postgresChecks }, { retentionPostgresChecks }] = await Promise.all([
+      import("./checks/postgres.ts"),
+      import("./checks/retention.ts"),
+    ]);
+    return (m) => [...postgresChecks(m), ...retentionPostgresChecks(m)];
+  },
+  backup: async () => (await import("./checks/backup.ts")).backupChecks,
+  camunda: async () => {
+    const [{ camundaChecks }, { diagramsCheck }, { retentionCamundaChecks }] = await Promise.all([
+      import("./checks/camunda.ts"),
+      import("./checks/camunda_diagrams.ts"),
+      import("./checks/retention.ts"),
+    ]);
+    return (m, c) => [...camundaChecks(m, c), diagramsCheck(), ...retentionCamundaChecks(m)];
+  },
+  rabbitmq: async () => (await import("./checks/rabbitmq.ts")).rabbitmqChecks,
+  redis: async () => (await import("./checks/redis.ts")).redisChecks,
+  ollama: async () => (await import("./checks/ollama.ts")).ollamaChecks,
+  workers: async () => (await import("./checks/workers.ts")).workersChecks,
+  drift: async () => (await import("./checks/drift.ts")).driftChecks,
 };
 
 /** The checks of the given domains (default all), in domain order. */
-export function planChecks(
+export async function planChecks(
   model: StackModel,
   ctx: VerifyContext,
   only: readonly Domain[] = DOMAINS,
-): Check[] {
-  return DOMAINS.filter((d) => only.includes(d)).flatMap((d) => SOURCES[d](model, ctx));
+): Promise<Check[]> {
+  const domains = DOMAINS.filter((d) => only.includes(d));
+  const sources = await Promise.all(domains.map((d) => SOURCES[d]()));
+  return sources.flatMap((source) => source(model, ctx));
 }
 
 /** Parses `--only a,b`; throws naming the unknown domains. */

@@ -65,7 +65,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   };
   return {
     ctx,
-    checks: planChecks(model, ctx, opts.only),
+    checks: await planChecks(model, ctx, opts.only),
     secrets: Object.values(resolved.secrets).map((s) => s.value),
     meta: { project: model.project, profile: model.profile },
     targets,

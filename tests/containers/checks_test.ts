@@ -56,7 +56,7 @@ Deno.test("containers: sizes and CPUs", () => {
 Deno.test("containers: planned for every service Compose starts, none for external ones", async () => {
   const model = await referenceModel();
   const ctx = await contextFor(model);
-  const ids = planChecks(model, ctx, ["containers"]).map((c) => c.id);
+  const ids = (await planChecks(model, ctx, ["containers"])).map((c) => c.id);
   for (const s of model.services) {
     expect(ids).toContain(`containers.${s.name}.running`);
     expect(ids).toContain(`containers.${s.name}.restart`);

@@ -57,7 +57,7 @@ Deno.test("retention checks: ISO durations and timer cycles", () => {
 Deno.test("retention checks: planned in the postgres and camunda domains", async () => {
   const model = await referenceModel();
   const ctx = await contextFor(model);
-  const pg = planChecks(model, ctx, ["postgres"]).map((c) => c.id);
+  const pg = (await planChecks(model, ctx, ["postgres"])).map((c) => c.id);
   expect(pg).toEqual(expect.arrayContaining([
     "postgres.function.procos_apply_retention",
     "postgres.function.procos_retention_policy",
@@ -65,7 +65,7 @@ Deno.test("retention checks: planned in the postgres and camunda domains", async
     "postgres.retention.last-run",
     "postgres.retention.export",
   ]));
-  const ca = planChecks(model, ctx, ["camunda"]);
+  const ca = await planChecks(model, ctx, ["camunda"]);
   expect(ca.map((c) => c.id)).toContain("camunda.retention.schedule");
   expect(byId(ca, "camunda.retention.schedule").name).toBe(
     "camunda: process procos-retention deployed with a timer every 1h, timer active",
