@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { benchBuild } from "./build_bench.ts";
 import type { BenchRow } from "./build_bench.ts";
 import { benchVerify, domainTable, slowestTable } from "./verify_bench.ts";
+import { BASELINE_COMMIT, goalsTable } from "./verify_goals.ts";
 import { benchWorker, workerReport } from "./worker_bench.ts";
 import { benchLifecycle, lifecycleReport } from "./lifecycle_bench.ts";
 import { benchCompose, memoryTable } from "./compose_bench.ts";
@@ -91,7 +92,7 @@ if (import.meta.main) {
   }
   if (wanted("verify")) {
     if (wanted("build")) console.log("");
-    const v = await benchVerify({ runs });
+    const v = await benchVerify({ runs, goals: true });
     console.log("## verify\n");
     console.log(
       `${v.total} checks (${v.passed} pass, ${v.skippedCount} skipped); load average ${v.loadBefore} before the timed runs, ` +
@@ -103,6 +104,10 @@ if (import.meta.main) {
     console.log("\nper domain (sums of the per-check medians above):\n");
     console.log(domainTable(v.checks));
     if (v.skipped.length) console.log(`\nskipped: ${v.skipped.join("; ")}`);
+    if (v.goals) {
+      console.log(`\ngoals, side by side with verify at ${BASELINE_COMMIT}:\n`);
+      console.log(goalsTable(v.goals));
+    }
   }
   if (wanted("worker")) {
     if (wanted("build") || wanted("verify")) console.log("");

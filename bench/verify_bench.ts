@@ -24,23 +24,15 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { build } from "../compiler/compile.ts";
 import { loadSpec } from "../compiler/load_spec.ts";
-import { isRunning, portOpen } from "../runtime/procs.ts";
 import { readState } from "../runtime/state.ts";
 import { main as verifyMain } from "../verify/cli.ts";
 import type { JsonReport } from "../verify/reporters/json.ts";
 import { type OllamaDouble, startOllamaDouble } from "../tests/ollama_double.ts";
 import { makeStackSpec } from "../tests/fixtures/stack/make_spec.ts";
-import {
-  killLeftovers,
-  pgState,
-  psql,
-  rabbit,
-  rabbitState,
-  redisSet,
-  redisSnapshot,
-  runDeno,
-} from "../tests/fixtures/stack/machine.ts";
+import { redisSnapshot, runDeno } from "../tests/fixtures/stack/machine.ts";
 import type { BenchRow } from "./build_bench.ts";
+import { leaveAsFound } from "./leave_as_found.ts";
+import { benchVerifyGoals, type GoalRow } from "./verify_goals.ts";
 
 /** What `up` brings up until the workers exist (as in the stack test). */
 const SERVICES = "camunda,rabbitmq,ollama";
@@ -51,6 +43,8 @@ export interface VerifyBenchOptions {
   runs?: number;
   /** Progress lines (default: to stderr, so stdout stays the tables). */
   log?: (line: string) => void;
+  /** Also measure the goals side by side with the baseline commit (`verify_goals.ts`). */
+  goals?: boolean;
 }
 
 /** One check's duration across the runs. */
@@ -78,6 +72,8 @@ export interface VerifyBenchResult {
   /** `/proc/loadavg`'s 1-minute load before and after the timed runs. */
   loadBefore: string;
   loadAfter: string;
+  /** The goals against the baseline, when asked for. */
+  goals?: GoalRow[];
 }
 
 function median(xs: readonly number[]): number {
@@ -282,6 +278,9 @@ export async function benchVerify(opts: VerifyBenchOptions = {}): Promise<Verify
       startup.push(performance.now() - t);
       if (r.code !== 0) throw new Error(`verify --help exited ${r.code}: ${r.stderr}`);
     }
+    const goals = opts.goals
+      ? await benchVerifyGoals({ config: spec.config, out, env, api, runs, log })
+      : undefined;
     const loadAfter = await loadAverage();
 
     const checks: CheckTiming[] = [...perCheckSeq].map(([id, xs]) => ({
@@ -315,55 +314,20 @@ export async function benchVerify(opts: VerifyBenchOptions = {}): Promise<Verify
       skipped: skippedLines(green.report),
       loadBefore,
       loadAfter,
+      goals,
     };
   } catch (e) {
     benchError = e;
   } finally {
-    // ------------------------------------------------ leave the machine as found
-    const problems: string[] = [];
-    if (upRan) {
-      const r = await runDeno("runtime/cli.ts", ["down", "--purge", "--out", out], env)
-        .catch((e) => ({ code: -1, stdout: "", stderr: String(e) }));
-      if (r.code !== 0) problems.push(`down --purge exited ${r.code}: ${r.stdout}${r.stderr}`);
-    }
-    const killed = await killLeftovers(out);
-    if (killed.length) problems.push(`killed leftover pid(s) ${killed.join(", ")}`);
-    if (camundaProc && isRunning(camundaProc.pid, camundaProc.startTime)) {
-      problems.push(`camunda (pid ${camundaProc.pid}) still ran after down; killed`);
-      try {
-        Deno.kill(camundaProc.pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
-    const pg = await pgState(spec.name).catch(() => ({ database: true, role: true }));
-    if (pg.database) {
-      problems.push(`database ${spec.name} was left; dropped`);
-      await psql(`DROP DATABASE IF EXISTS "${spec.name}" WITH (FORCE)`).catch(() => {});
-    }
-    if (pg.role) {
-      problems.push(`role ${spec.name} was left; dropped`);
-      await psql(`DROP ROLE IF EXISTS "${spec.name}"`).catch(() => {});
-    }
-    const mq = await rabbitState(spec.name).catch(() => ({ vhost: true, user: true }));
-    if (mq.vhost || mq.user) {
-      problems.push(`RabbitMQ ${JSON.stringify(mq)} was left for ${spec.name}; deleted`);
-      for (const p of [`/vhosts/${spec.name}`, `/users/${spec.name}`]) {
-        await rabbit("DELETE", p).then((r) => r.body?.cancel()).catch(() => {});
-      }
-    }
-    const redisAfter = await redisSnapshot().catch(() => undefined);
-    if (JSON.stringify(redisAfter) !== JSON.stringify(redisBefore)) {
-      problems.push(
-        `Redis settings not restored (before ${JSON.stringify(redisBefore)}, after ${
-          JSON.stringify(redisAfter)
-        }); set back`,
-      );
-      for (const [k, v] of Object.entries(redisBefore)) {
-        if (k !== "requirepass") await redisSet(k, v).catch(() => {});
-      }
-    }
-    if (await portOpen("127.0.0.1", spec.camundaPort)) {
-      problems.push(`something still listens on ${spec.camundaPort}`);
-    }
+    const problems = await leaveAsFound({
+      upRan,
+      out,
+      env,
+      camundaProc,
+      name: spec.name,
+      camundaPort: spec.camundaPort,
+      redisBefore,
+    });
     await double?.close();
     await spec.remove();
     if (problems.length) {
