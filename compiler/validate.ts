@@ -426,9 +426,7 @@ function issueDiagnostics(zodIssue: z.core.$ZodIssue, ctx: IssueContext): Diagno
           "key",
           `unknown key \`${key}\``,
           allowed.length ? `one of the keys ${listNames(allowed, 20)}` : undefined,
-          key === "<<"
-            ? "YAML merge keys (<<) are not supported: write the keys out"
-            : didYouMean(key, allowed) ?? removeHint(ctx.where([...path, key])),
+          didYouMean(key, allowed) ?? removeHint(ctx.where([...path, key])),
         )
       );
     }

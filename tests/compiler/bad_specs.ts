@@ -269,7 +269,7 @@ export const BAD_SPECS: BadSpec[] = [
       "      timeout: 10s\n      timeout: 15s\n      retries: 3\n",
     ]),
     expected: [
-      "duplicate_key.yaml:66:7: error: (root): duplicate key `timeout` (hint: remove one of them, or rename it: keys must be unique in a mapping)",
+      "duplicate_key.yaml:66:7: error: services.redis.healthcheck.timeout: duplicate key `timeout` (hint: remove one of them, or rename it: keys must be unique in a mapping)",
     ],
   },
   {
