@@ -1,7 +1,9 @@
 /**
- * Bad specs of the YAML loader (issue 9): merge keys, nesting too deep, an
- * alias inside its own value. Each with its exact diagnostics, run by
- * `bad_specs_yaml_test.ts` the way `bad_specs_test.ts` runs `BAD_SPECS`.
+ * Bad specs of the YAML loader and of the messages it words (issue 9): merge
+ * keys, nesting too deep, an alias inside its own value, an overlay entry
+ * the base does not define, a bad env var name, a bad network name. Each
+ * with its exact diagnostics, run by `bad_specs_yaml_test.ts` the way
+ * `bad_specs_test.ts` runs `BAD_SPECS`.
  *
  * @module
  */
@@ -131,6 +133,50 @@ export const YAML_BAD_SPECS: BadSpec[] = [
     spec: `version: 1\n${blockNesting("project", 70)}`,
     expected: [
       "nesting_too_deep_indented.yaml:66:129: error: project.k1.k2.k3.k4.k5.k6.k7.k8.k9.k10.k11.k12.k13.k14.k15.k16.k17.k18.k19.k20.k21.k22.k23.k24.k25.k26.k27.k28.k29.k30.k31.k32.k33.k34.k35.k36.k37.k38.k39.k40.k41.k42.k43.k44.k45.k46.k47.k48.k49.k50.k51.k52.k53.k54.k55.k56.k57.k58.k59.k60.k61.k62.k63: the nesting is too deep: more than 64 levels of mappings and lists (hint: nest the values less deeply)",
+    ],
+  },
+
+  // --- messages -----------------------------------------------------------------
+  {
+    name: "overlay_names_no_such_service",
+    spec: edit(
+      [
+        "      postgres:\n        image: postgres:15.10-alpine\n",
+        "      postgers:\n        image: postgres:15.10-alpine\n",
+      ],
+      [
+        "\n    services:\n",
+        "\n    workers:\n      ai-wroker:\n        concurrency: 4\n    services:\n",
+      ],
+    ),
+    expected: [
+      "overlay_names_no_such_service.yaml:282:7: error: profiles.production.workers.ai-wroker: no such worker `ai-wroker` in `workers`; expected one of: kernel, ai-worker, generic-worker (hint: did you mean `ai-worker`?)",
+      "overlay_names_no_such_service.yaml:285:7: error: profiles.production.services.postgers: no such service `postgers` in `services`; expected one of: postgres, redis, rabbitmq, ollama, camunda (hint: did you mean `postgres`?)",
+    ],
+  },
+  {
+    name: "secret_env_name_shown",
+    spec: edit(["    env: PROCOS_REDIS_PASSWORD\n", "    env: procos-redis-password\n"]),
+    expected: [
+      "secret_env_name_shown.yaml:24:10: error: secrets.redis_password.env: invalid value \"procos-redis-password\"; expected an environment variable name such as PROCOS_POSTGRES_PASSWORD (hint: use capital letters, digits and '_', not starting with a digit, e.g. PROCOS_DB_PASSWORD)",
+    ],
+  },
+  {
+    // A secret written as its value, in place of its mapping, is still hidden.
+    name: "secret_written_as_value_hidden",
+    spec: edit([
+      "  redis_password:\n    env: PROCOS_REDIS_PASSWORD\n    default: procos123\n",
+      "  redis_password: hunter2-secret\n",
+    ]),
+    expected: [
+      "secret_written_as_value_hidden.yaml:23:19: error: secrets.redis_password: wrong type: this text; expected a mapping with keys: env, file, default",
+    ],
+  },
+  {
+    name: "network_name_invalid",
+    spec: edit(["  name: procos-network\n", "  name: ProcOS_Network\n"]),
+    expected: [
+      "network_name_invalid.yaml:10:9: error: network.name: invalid value \"ProcOS_Network\"; expected a lower-case network name of letters, digits, '-' or '_', starting with a letter, at most 63 characters (hint: use lower-case letters, digits, '-' and '_', starting with a letter, e.g. procos-network)",
     ],
   },
 ];
