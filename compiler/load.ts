@@ -9,13 +9,31 @@
  * (including tab indentation, duplicate keys and several documents in one
  * file), unknown tags, keys that are not plain scalars, aliases to anchors
  * that do not exist, alias bombs (more than {@link MAX_ALIAS_COUNT} alias
- * expansions) and an empty file.
+ * expansions), nesting deeper than {@link MAX_NESTING_DEPTH} levels
+ * (`yaml_nesting.ts`), an alias inside the value it names, merge keys that
+ * cannot be merged, and an empty file.
+ *
+ * YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) are merged as YAML 1.1
+ * and Compose do (`yaml_merge.ts`): a key written in the mapping wins over
+ * a merged one, and a merged value is located where it is written, inside
+ * the anchored mapping.
  *
  * @module
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
-import type { Document, Node, Pair } from "yaml";
+import { Composer, isAlias, isScalar, LineCounter, Parser, visit, YAMLParseError } from "yaml";
+import type { CST, Document, Node, Pair } from "yaml";
 import { type Diagnostic, SpecError } from "./diagnostics.ts";
+import { decodeUtf8, firstInvalidUtf8, readCapped } from "./spec_bytes.ts";
+import { findNode, mergeProblems, pathOfKeyAt } from "./yaml_merge.ts";
+import {
+  cstTooDeep,
+  documentTooDeep,
+  flowTooDeep,
+  MAX_NESTING_DEPTH,
+  type TooDeep,
+} from "./yaml_nesting.ts";
+
+export { firstInvalidUtf8, MAX_NESTING_DEPTH };
 
 /** The largest spec file accepted, in bytes (10 MiB). */
 export const MAX_SPEC_BYTES = 10 * 1024 * 1024;
@@ -54,7 +72,8 @@ export type LocateTarget = "key" | "value";
  *   key is reported at its parent mapping's key); the start of the document
  *   when not even the first key exists.
  *
- * Aliases are followed, so a path through `*anchor` is located at the anchor.
+ * Aliases and merge keys are followed, so a path through `*anchor` or a
+ * `<<` is located where the value is written, inside the anchored value.
  */
 export type Locator = (path: KeyPath, target?: LocateTarget) => Position;
 
@@ -70,7 +89,7 @@ export interface LoadedFile {
   value: unknown;
   /** Maps key paths to positions; see {@link Locator}. */
   locate: Locator;
-  /** True when the path exists in the file (aliases followed). */
+  /** True when the path exists in the file (aliases and merges followed). */
   has(path: KeyPath): boolean;
 }
 
@@ -97,23 +116,45 @@ export async function loadFile(file: string, opts: LoadFileOptions = {}): Promis
 export function parseSpecBytes(file: string, bytes: Uint8Array<ArrayBuffer>): LoadedFile {
   const text = decodeUtf8(file, bytes);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter,
-    uniqueKeys: true,
-    prettyErrors: false,
-    strict: true,
-  });
   const pos = (offset: number): Position => {
     const p = lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
     return { line: Math.max(1, p.line), column: Math.max(1, p.col) };
   };
-  const at = (offset: number, message: string, hint?: string): Diagnostic => ({
+  const at = (offset: number, message: string, hint?: string, path: KeyPath = []): Diagnostic => ({
     file,
     ...pos(offset),
-    path: [],
+    path: [...path],
     message,
     ...(hint ? { hint } : {}),
   });
+  const tooDeep = (d: TooDeep): SpecError => {
+    if (d.cycle) {
+      return new SpecError([at(
+        d.offset,
+        `alias *${d.alias} is used inside the value it names, so that value would contain itself`,
+        `write the inner value out, or move \`*${d.alias}\` after the end of \`&${d.alias}\``,
+        d.path,
+      )]);
+    }
+    const levels = `more than ${MAX_NESTING_DEPTH} levels of mappings and lists`;
+    return new SpecError([at(
+      d.offset,
+      d.alias
+        ? `the nesting is too deep: with what *${d.alias} stands for, ${levels} (each merge counted as one)`
+        : `the nesting is too deep: ${levels}`,
+      d.alias ? "nest the anchored value less, or write it out" : "nest the values less deeply",
+      d.path,
+    )]);
+  };
+
+  // The nesting is checked before anything recursive reads the file.
+  // Too many brackets: the text up to the first one too many has the path.
+  const flow = flowTooDeep(text);
+  const parsed = flow ? text.slice(0, flow.offset + 1) : text;
+  const tokens: CST.Token[] = [...new Parser(lineCounter.addNewLine).parse(parsed)];
+  const deep = cstTooDeep(tokens) ?? flow;
+  if (deep) throw tooDeep(deep);
+  const doc = composeOne(tokens, text.length);
 
   const problems: Diagnostic[] = [];
   // A tab indent derails the parser for the lines after it: report the tabs
@@ -121,7 +162,9 @@ export function parseSpecBytes(file: string, bytes: Uint8Array<ArrayBuffer>): Lo
   const yamlErrors = [...doc.errors, ...doc.warnings];
   const tabs = yamlErrors.filter((e) => e.code === "TAB_AS_INDENT");
   for (const e of tabs.length ? tabs : yamlErrors) {
-    problems.push(yamlProblem(file, text, e.code, e.message, e.pos[0], pos));
+    const p = yamlProblem(file, text, e.code, e.message, e.pos[0], pos);
+    if (e.code === "DUPLICATE_KEY") p.path = [...(pathOfKeyAt(doc, e.pos[0]) ?? [])];
+    problems.push(p);
   }
   if (problems.length > 0) throw new SpecError(problems);
 
@@ -157,6 +200,12 @@ export function parseSpecBytes(file: string, bytes: Uint8Array<ArrayBuffer>): Lo
     },
   });
   if (problems.length > 0) throw new SpecError(problems);
+  for (const m of mergeProblems(doc)) {
+    problems.push(at(m.node.range?.[0] ?? 0, m.message, m.hint, m.path));
+  }
+  if (problems.length > 0) throw new SpecError(problems);
+  const aliased = documentTooDeep(doc);
+  if (aliased) throw tooDeep(aliased);
 
   let value: unknown;
   try {
@@ -197,48 +246,36 @@ export function parseSpecBytes(file: string, bytes: Uint8Array<ArrayBuffer>): Lo
   };
 }
 
-/** What {@link findNode} found along a path. */
-interface Found {
-  /** How many leading segments of the path exist. */
-  found: number;
-  /** The key node of the last segment found (the item, in a sequence). */
-  key?: Node;
-  /** The value node of the last segment found. */
-  value?: Node;
-}
+/** The options of the `yaml` parse: merge keys on, duplicate keys and bad tags refused. */
+const PARSE_OPTIONS = {
+  merge: true,
+  uniqueKeys: true,
+  prettyErrors: false,
+  strict: true,
+} as const;
 
-function keyText(key: unknown): string | undefined {
-  if (!isScalar(key)) return undefined;
-  return key.value === null ? "" : String(key.value);
-}
-
-function findNode(doc: Document, path: KeyPath): Found {
-  let node: unknown = doc.contents;
-  const out: Found = { found: 0, key: (doc.contents ?? undefined) as Node | undefined };
-  out.value = out.key;
-  for (const seg of path) {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      let pair: Pair<unknown, unknown> | undefined;
-      for (const p of node.items) if (keyText(p.key) === String(seg)) pair = p;
-      if (!pair) return out;
-      out.key = (pair.key ?? undefined) as Node | undefined;
-      out.value = (pair.value ?? undefined) as Node | undefined;
-      node = pair.value;
-    } else if (isSeq(node)) {
-      const i = typeof seg === "number" ? seg : /^[0-9]+$/.test(seg) ? Number(seg) : -1;
-      if (!(i >= 0 && i < node.items.length)) return out;
-      const item = node.items[i] as Node | null;
-      if (item === null) return out;
-      out.key = item;
-      out.value = isAlias(item) ? (item.resolve(doc) as Node | undefined) ?? item : item;
-      node = item;
-    } else {
-      return out;
+/**
+ * Composes the parsed tokens into one document, as `yaml`'s `parseDocument`
+ * does: a second document is a MULTIPLE_DOCS error.
+ */
+function composeOne(tokens: CST.Token[], length: number): Document {
+  const composer = new Composer(PARSE_OPTIONS);
+  let doc: Document | undefined;
+  for (const d of composer.compose(tokens, true, length)) {
+    if (!doc) {
+      doc = d;
+      continue;
     }
-    out.found++;
+    doc.errors.push(
+      new YAMLParseError(
+        [d.range[0], d.range[1]],
+        "MULTIPLE_DOCS",
+        "Source contains multiple documents",
+      ),
+    );
+    break;
   }
-  return out;
+  return doc!;
 }
 
 const YAML_HINTS: Record<string, [string, string]> = {
@@ -253,6 +290,10 @@ const YAML_HINTS: Record<string, [string, string]> = {
   BLOCK_AS_IMPLICIT_KEY: ["", "put the nested mapping on its own, indented lines"],
   MISSING_CHAR: ["", "check for a missing `:`, closing bracket or quote"],
   UNEXPECTED_TOKEN: ["", "check the quoting and indentation around here"],
+  RESOURCE_EXHAUSTION: [
+    `the nesting is too deep: more than ${MAX_NESTING_DEPTH} levels of mappings and lists`,
+    "nest the values less deeply",
+  ],
 };
 
 function yamlProblem(
@@ -275,120 +316,4 @@ function yamlProblem(
     msg = `YAML syntax error: ${plain.charAt(0).toLowerCase()}${plain.slice(1)}`;
   }
   return { file, ...pos(offset), path: [], message: msg, hint };
-}
-
-/** Reads at most `max` bytes, refusing bigger files from their size alone. */
-async function readCapped(file: string, max: number): Promise<Uint8Array<ArrayBuffer>> {
-  const fail = (message: string, hint?: string): SpecError =>
-    new SpecError([{ file, line: 1, column: 1, path: [], message, ...(hint ? { hint } : {}) }]);
-  const tooBig = (size: number) =>
-    fail(
-      `the file is ${formatBytes(size)}, over the ${formatBytes(max)} limit for a spec`,
-      "check that this is the spec file; a ProcOS spec is a few kilobytes",
-    );
-  let f: Deno.FsFile | undefined;
-  try {
-    const info = await Deno.stat(file);
-    if (info.isDirectory) {
-      throw fail(
-        "this is a directory, not a spec file",
-        "pass the spec file itself, e.g. procos.config.yaml",
-      );
-    }
-    if (info.size > max) throw tooBig(info.size);
-    f = await Deno.open(file, { read: true });
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await f.read(buf);
-      if (n === null) break;
-      total += n;
-      if (total > max) throw tooBig(total);
-      chunks.push(buf.slice(0, n));
-    }
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    return out;
-  } catch (e) {
-    if (e instanceof SpecError) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw fail(
-        "the spec file does not exist",
-        `check the path; relative paths start from ${Deno.cwd()}`,
-      );
-    }
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
-      throw fail(
-        "the spec file cannot be read: permission denied",
-        "check the file's permissions, and run deno with --allow-read",
-      );
-    }
-    const what = e instanceof Error ? e.message : String(e);
-    throw fail(
-      `the spec file cannot be read: ${what}`,
-      "check that the path names a readable file",
-    );
-  } finally {
-    f?.close();
-  }
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MB`;
-  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KB`;
-  return `${n} bytes`;
-}
-
-/** Decodes UTF-8, reporting the line and column of the first bad byte. */
-function decodeUtf8(file: string, bytes: Uint8Array): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    const bad = firstInvalidUtf8(bytes);
-    let line = 1;
-    let lineStart = 0;
-    for (let i = 0; i < bad; i++) {
-      if (bytes[i] === 0x0a) {
-        line++;
-        lineStart = i + 1;
-      }
-    }
-    const before = new TextDecoder("utf-8").decode(bytes.subarray(lineStart, bad));
-    const hex = bytes[bad]?.toString(16).toUpperCase().padStart(2, "0") ?? "??";
-    throw new SpecError([{
-      file,
-      line,
-      column: before.length + 1,
-      path: [],
-      message: `the file is not valid UTF-8: byte 0x${hex} cannot start or continue a character`,
-      hint: "save the file as UTF-8",
-    }]);
-  }
-}
-
-/** The offset of the first byte that is not part of a valid UTF-8 sequence. */
-export function firstInvalidUtf8(bytes: Uint8Array): number {
-  const cont = (i: number, lo = 0x80, hi = 0xbf) =>
-    i < bytes.length && bytes[i] >= lo && bytes[i] <= hi;
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i];
-    let n = 0;
-    if (b < 0x80) n = 1;
-    else if (b >= 0xc2 && b <= 0xdf) n = cont(i + 1) ? 2 : 0;
-    else if (b === 0xe0) n = cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
-    else if (b === 0xed) n = cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
-    else if (b >= 0xe1 && b <= 0xef) n = cont(i + 1) && cont(i + 2) ? 3 : 0;
-    else if (b === 0xf0) n = cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    else if (b >= 0xf1 && b <= 0xf3) n = cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    else if (b === 0xf4) n = cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    if (n === 0) return i;
-    i += n;
-  }
-  return -1;
 }

@@ -21,6 +21,7 @@ import { type Diagnostic, formatPath } from "./diagnostics.ts";
 import type { KeyPath, LoadedFile, LocateTarget, Position } from "./load.ts";
 import { didYouMean, listNames } from "./hints.ts";
 import { type ValidSections, validSections } from "./sections.ts";
+import { ATOM_WORDS, ATOM_WORDS_HINTS, isSecretValue, overlayEntries } from "./issue_messages.ts";
 
 /** What {@link validate} found. */
 export interface ValidationResult {
@@ -84,6 +85,7 @@ export function validate(loaded: LoadedFile): ValidationResult {
         value: merged,
         where: (path) => sourcePath(raw, profile, path),
         locate: loaded.locate,
+        raw,
       }));
     }
   }
@@ -239,6 +241,8 @@ export function describeSchema(schema: z.ZodType): string {
 }
 
 function describe(schema: ZodLike): string {
+  const words = ATOM_WORDS.get(schema) ?? ATOM_WORDS.get(unwrap(schema));
+  if (words) return words;
   if (schema.description) return schema.description;
   const s = unwrap(schema);
   if (s.description) return s.description;
@@ -326,7 +330,8 @@ const ATOM_HINTS = new Map<unknown, string>([
 
 function atomHint(s: ZodLike | undefined): string | undefined {
   if (!s) return undefined;
-  return ATOM_HINTS.get(s) ?? ATOM_HINTS.get(unwrap(s));
+  return ATOM_HINTS.get(s) ?? ATOM_HINTS.get(unwrap(s)) ?? ATOM_WORDS_HINTS.get(s) ??
+    ATOM_WORDS_HINTS.get(unwrap(s));
 }
 
 function typeName(v: unknown): string {
@@ -372,6 +377,8 @@ interface IssueContext {
   where: (path: KeyPath) => KeyPath;
   /** Locates a path of the file. */
   locate: (path: KeyPath, target?: LocateTarget) => Position;
+  /** The file's value, when the value checked is a profile's merged spec. */
+  raw?: unknown;
 }
 
 /** The zod issue fields this module reads. */
@@ -395,7 +402,13 @@ function removeHint(filePath: KeyPath): string {
   return parent.length ? `remove it from \`${formatPath(parent)}\`` : "remove it";
 }
 
+/** The diagnostics of one issue (see {@link overlayEntries} for a profile's). */
 function issueDiagnostics(zodIssue: z.core.$ZodIssue, ctx: IssueContext): Diagnostic[] {
+  const ds = describeIssue(zodIssue, ctx);
+  return ctx.raw === undefined ? ds : overlayEntries(ds, ctx.raw, ctx.locate);
+}
+
+function describeIssue(zodIssue: z.core.$ZodIssue, ctx: IssueContext): Diagnostic[] {
   const issue = zodIssue as unknown as Issue;
   const path: (string | number)[] = issue.path.map((p) =>
     typeof p === "symbol" ? String(p) : p as string | number
@@ -419,7 +432,7 @@ function issueDiagnostics(zodIssue: z.core.$ZodIssue, ctx: IssueContext): Diagno
     };
   };
   const value = valueAt(ctx.value, path);
-  const hidden = path.includes("secrets");
+  const hidden = isSecretValue(path);
   const schema = schemaAt(root, path, ctx.value);
   const expected = schema ? describe(schema) : undefined;
   const last = path[path.length - 1];
@@ -439,9 +452,7 @@ function issueDiagnostics(zodIssue: z.core.$ZodIssue, ctx: IssueContext): Diagno
           "key",
           `unknown key \`${key}\``,
           allowed.length ? `one of the keys ${listNames(allowed, 20)}` : undefined,
-          key === "<<"
-            ? "YAML merge keys (<<) are not supported: write the keys out"
-            : didYouMean(key, allowed) ?? removeHint(ctx.where([...path, key])),
+          didYouMean(key, allowed) ?? removeHint(ctx.where([...path, key])),
         )
       );
     }

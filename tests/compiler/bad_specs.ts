@@ -269,7 +269,7 @@ export const BAD_SPECS: BadSpec[] = [
       "      timeout: 10s\n      timeout: 15s\n      retries: 3\n",
     ]),
     expected: [
-      "duplicate_key.yaml:66:7: error: (root): duplicate key `timeout` (hint: remove one of them, or rename it: keys must be unique in a mapping)",
+      "duplicate_key.yaml:66:7: error: services.redis.healthcheck.timeout: duplicate key `timeout` (hint: remove one of them, or rename it: keys must be unique in a mapping)",
     ],
   },
   {
@@ -369,7 +369,7 @@ export const BAD_SPECS: BadSpec[] = [
       "missing_service_kind.yaml:30:1: error: services: no service of kind `ollama`; expected exactly one service with `kind: ollama` (hint: add one: the stack needs exactly one ollama service)",
       "missing_service_kind.yaml:159:16: error: ai.providers[0].service: names `ollama`, which is not a service; expected the name of an ollama service (hint: add an ollama service)",
       "missing_service_kind.yaml:189:26: error: workers.ai-worker.depends_on[1]: `ai-worker` depends on `ollama`, which is neither a service nor a worker; expected one of: ai-worker, camunda, generic-worker, kernel, postgres, rabbitmq, redis (hint: fix the name, or remove it from depends_on)",
-      "missing_service_kind.yaml:313:7: error: profiles.production.services.ollama.kind: required key `kind` is missing; expected one of: postgres, redis, rabbitmq, ollama, camunda (hint: add `kind:` with one of the kinds listed)",
+      "missing_service_kind.yaml:313:7: error: profiles.production.services.ollama: no such service `ollama` in `services`; expected one of: postgres, redis, rabbitmq, camunda (hint: fix the name, or define all of `ollama` here to add the service in this profile only)",
     ],
   },
   {
