@@ -8,10 +8,10 @@
  * The stack is brought up exactly as `tests/stack/stack_test.ts` does: a spec
  * generated from `procos.config.yaml` with unique names
  * (`tests/fixtures/stack/make_spec.ts`), built, Ollama served by the Ollama
- * double, `runtime/cli.ts up --services camunda,rabbitmq,ollama` (the local
- * runtime: PostgreSQL, Redis and RabbitMQ are the machine's, provisioned under
- * `procos_t_<rand>`; Camunda is started from the engine jar), `processes/`
- * deployed as the kernel will, and `verify --wait 60s` all green before
+ * double, `runtime/cli.ts up` (the local runtime: PostgreSQL, Redis and
+ * RabbitMQ are the machine's, provisioned under `procos_t_<rand>`; Camunda is
+ * started from the engine jar, the kernel and the workers as processes),
+ * `processes/` deployed as the kernel does, and `verify --wait 60s` all green before
  * anything is timed. Afterwards, whatever happened, `down --purge` and the
  * machine is checked to be as found (no database, role, vhost or user, the
  * Redis settings restored, no process left).
@@ -33,9 +33,6 @@ import { redisSnapshot, runDeno } from "../tests/fixtures/stack/machine.ts";
 import type { BenchRow } from "./build_bench.ts";
 import { leaveAsFound } from "./leave_as_found.ts";
 import { benchVerifyGoals, type GoalRow } from "./verify_goals.ts";
-
-/** What `up` brings up until the workers exist (as in the stack test). */
-const SERVICES = "camunda,rabbitmq,ollama";
 
 /** Options of {@link benchVerify}. */
 export interface VerifyBenchOptions {
@@ -206,8 +203,6 @@ export async function benchVerify(opts: VerifyBenchOptions = {}): Promise<Verify
       spec.config,
       "--out",
       out,
-      "--services",
-      SERVICES,
       "--engine",
       "local",
     ], env);

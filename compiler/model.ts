@@ -170,7 +170,14 @@ export interface StackModel {
     topics: Array<Record<string, unknown> & { name: string }>;
   }>;
   backup?: Spec["backup"];
-  monitoring: { exporters: boolean };
+  monitoring: { exporters: boolean; verify?: boolean };
+  /** The spec file's name (in its folder, which Compose mounts into the verify container). */
+  specName: string;
+  /**
+   * Each secret that names an environment variable, by that name, with its
+   * value: what a process loading the spec again needs (the verify container).
+   */
+  secretsEnv: Record<string, string>;
   security: { hardening: boolean };
 }
 
@@ -567,6 +574,12 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     })),
     backup: spec.backup,
     monitoring: spec.monitoring ?? { exporters: false },
+    specName: r.file.split("/").pop() ?? r.file,
+    secretsEnv: Object.fromEntries(
+      Object.entries(spec.secrets).flatMap(([name, s]) =>
+        s.env && r.secrets[name] ? [[s.env, r.secrets[name].value]] : []
+      ),
+    ),
     security: spec.security ?? { hardening: false },
   };
 }

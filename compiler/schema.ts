@@ -329,7 +329,14 @@ export const Spec = z.strictObject({
   }),
   workers: z.record(Name, Worker),
   backup: Backup.optional(),
-  monitoring: z.strictObject({ exporters: z.boolean() }).optional(),
+  monitoring: z.strictObject({
+    exporters: z.boolean(),
+    /**
+     * Production: a `verify` container serving `deno task verify serve`
+     * (`/healthz`, `/metrics`) on 127.0.0.1:9200 (docs/verify.md).
+     */
+    verify: z.boolean().optional(),
+  }).optional(),
   security: z.strictObject({ hardening: z.boolean() }).optional(),
 });
 

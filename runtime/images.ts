@@ -10,7 +10,8 @@
  * The images: stand-ins for the official postgres, redis, rabbitmq, deno,
  * ollama, eclipse-temurin and maven images (tests/images/, docs/containers.md
  * "Stand-in images here"), the worker image `procos/worker:2.9.6`
- * (workers/Dockerfile) and, when engine/Dockerfile exists, the engine image
+ * (workers/Dockerfile), the verify image `procos/verify:2.9.6`
+ * (verify/Dockerfile) and, when engine/Dockerfile exists, the engine image
  * `procos/engine:7.24.0`. Each image carries a label with a hash of its
  * inputs (files of its context, staged files, Containerfile, the ids of the
  * images it is built FROM); an image whose label matches is up to date.
@@ -125,6 +126,24 @@ export const IMAGES: readonly ImageSpec[] = [
     containerfile: "workers/Dockerfile",
     tags: ours("procos/worker:2.9.6"),
     inputs: ["workers", "compiler", "ops", "deno.json", "deno.lock", ".dockerignore"],
+    caBundle: true,
+  },
+  {
+    name: "verify",
+    context: ".",
+    containerfile: "verify/Dockerfile",
+    tags: ours("procos/verify:2.9.6"),
+    inputs: [
+      "verify",
+      "compiler",
+      "runtime",
+      "ops",
+      "workers",
+      "templates",
+      "deno.json",
+      "deno.lock",
+      ".dockerignore",
+    ],
     caBundle: true,
   },
   {

@@ -8,6 +8,8 @@
  */
 import { SpecIssue } from "../diagnostics.ts";
 import type { HealthcheckModel, ServiceKind, ServiceModel, StackModel } from "../model.ts";
+import type { ImageBuild } from "../images.ts";
+import { verifyService } from "./verify_service.ts";
 
 /** The backup loop the production `backup` service runs, relative to `out/`. */
 export const BACKUP_SCRIPT = "backup/backup.sh";
@@ -53,6 +55,8 @@ export interface Hardening {
 export interface AuxiliaryService {
   name: string;
   image: string;
+  /** How Compose builds the image, when ProcOS owns it. */
+  build?: ImageBuild;
   /** Environment, written to `env/<name>.env` by the env emitter. */
   env: Record<string, string>;
   command?: string[];
@@ -230,6 +234,8 @@ export function auxiliaryServices(model: StackModel): AuxiliaryService[] {
       hardening: exporterHardening,
     });
   }
+  const verify = verifyService(model);
+  if (verify) out.push(verify);
   for (const a of out) {
     const s = model.services.find((s) => s.name === a.name);
     if (!s) continue;

@@ -14,6 +14,7 @@ export const RESERVED_NAMES: Readonly<Record<string, string>> = {
   "backup": "the production backup loop",
   "postgres-exporter": "the production PostgreSQL metrics exporter",
   "redis-exporter": "the production Redis metrics exporter",
+  "verify": "the production verify serve container (monitoring.verify)",
 };
 
 /** Reports services and workers named like a container ProcOS adds. */

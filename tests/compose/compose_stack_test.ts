@@ -388,9 +388,43 @@ Deno.test({
             assert.ok(bindings.length > 0, `${s} publishes its ports`);
             for (const b of bindings) assert.equal(b?.HostIp, "127.0.0.1", `${s} on 127.0.0.1`);
           }
-          for (const s of ["backup", "postgres-exporter", "redis-exporter"]) {
+          for (const s of ["backup", "postgres-exporter", "redis-exporter", "verify"]) {
             assert.ok(cs.some((c) => c.service === s && c.status === "running"), `${s} runs`);
           }
+          // verify serve in the stack (monitoring.verify): it answers on 127.0.0.1:9200, and
+          // its verdict is the host's, but for the containers domain (no Docker socket there)
+          const inStack = async () => {
+            const r = await fetch("http://127.0.0.1:9200/healthz", {
+              headers: { accept: "application/json" },
+            });
+            const doc = await r.json() as JsonReport;
+            assert.equal(r.status, doc.ok ? 200 : 503);
+            return doc;
+          };
+          await until("verify serve in the stack answers", async () => !!(await inStack()));
+          const metrics = await fetch("http://127.0.0.1:9200/metrics");
+          assert.equal(metrics.status, 200);
+          assert.match(await metrics.text(), /^procos_verify_checks\{.*status="pass"\} [1-9]/m);
+          const failingOf = (r: JsonReport) =>
+            r.checks.filter((c) => c.status === "fail" && c.domain !== "containers")
+              .map((c) => c.id).sort();
+          const fromHost = await runDeno("verify/cli.ts", [
+            "--config",
+            spec.config,
+            "--out",
+            outProd,
+            "--profile",
+            "production",
+            "--reporter",
+            "json",
+          ], env());
+          const host = JSON.parse(fromHost.stdout) as JsonReport;
+          const stack = await inStack();
+          assert.deepEqual(failingOf(stack), failingOf(host));
+          assert.ok(
+            stack.checks.filter((c) => c.status === "pass").length > 50,
+            `the in-stack verify ran the checks: ${JSON.stringify(stack.summary)}`,
+          );
           // The reference spec's development defaults, and the engines' own
           // well-known ones, appear in no generated file and no container's environment.
           const reference = parse(await Deno.readTextFile(join(ROOT, "procos.config.yaml"))) as {
