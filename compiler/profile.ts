@@ -4,7 +4,11 @@
  *
  * @module
  */
-import type { ProfileName } from "./schema.ts";
+
+/** The profiles ProcOS knows. */
+export type ProfileName = "development" | "production";
+/** The profile names, default first. */
+export const PROFILES: readonly ProfileName[] = ["development", "production"];
 
 /** True for a plain object (not an array, not null). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -358,7 +358,4 @@ export type Spec = z.infer<typeof Spec>;
 export type Service = z.infer<typeof Service>;
 /** One worker. */
 export type Worker = z.infer<typeof Worker>;
-/** The profiles ProcOS knows. */
-export type ProfileName = "development" | "production";
-/** The profile names, default first. */
-export const PROFILES: readonly ProfileName[] = ["development", "production"];
+export { type ProfileName, PROFILES } from "./profile.ts";

@@ -10,8 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatDiagnostic, SpecError } from "../compiler/diagnostics.ts";
-import { PROFILES } from "../compiler/schema.ts";
-import type { ProfileName } from "../compiler/schema.ts";
+import { type ProfileName, PROFILES } from "../compiler/profile.ts";
 import type { Domain } from "./check.ts";
 import { DOMAINS } from "./check.ts";
 import { parseDomains } from "./plan.ts";
@@ -21,11 +20,8 @@ import { REPORTER_NAMES, REPORTERS } from "./reporters/mod.ts";
 import type { ReporterName } from "./reporters/mod.ts";
 import { colorWanted, prettyReporter } from "./reporters/pretty.ts";
 import { renderPrometheus, writeTextfile } from "./reporters/prometheus.ts";
-import type { TargetMode } from "./targets.ts";
-import { TARGET_MODES, TargetError } from "./targets.ts";
-import { openSession } from "./session.ts";
+import { TARGET_MODES, TargetError, type TargetMode } from "./target_modes.ts";
 import type { Session } from "./session.ts";
-import { verifyHandler } from "./serve.ts";
 
 export type { ReporterName } from "./reporters/mod.ts";
 
@@ -219,6 +215,7 @@ export function parseVerifyArgs(args: string[]): VerifyOptions | "help" {
 
 /** Serves the session until SIGINT or SIGTERM (or `io.stop`); returns the exit code. */
 async function serve(session: Session, opts: VerifyOptions, io: VerifyIo): Promise<number> {
+  const { verifyHandler } = await import("./serve.ts");
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -259,6 +256,8 @@ export async function main(args: string[], io: VerifyIo): Promise<number> {
       return 0;
     }
     config = opts.config;
+    // loaded only now: the spec's parser and schema, the targets, the checks
+    const { openSession } = await import("./session.ts");
     const session = await openSession({ ...opts, env: io.env });
     if (opts.command === "serve") return await serve(session, opts, io);
     const { targets } = session;

@@ -23,11 +23,9 @@ import { z } from "zod";
 import type { StackModel } from "../compiler/model.ts";
 import { addressOf } from "../compiler/model.ts";
 
-/** How the default addresses are derived from the model. */
-export type TargetMode = "local" | "network";
+import { TargetError, type TargetMode } from "./target_modes.ts";
 
-/** The target modes, default first. */
-export const TARGET_MODES: readonly TargetMode[] = ["local", "network"];
+export { TARGET_MODES, TargetError, type TargetMode } from "./target_modes.ts";
 
 /**
  * The format of `out/runtime/endpoints.json`: where a runtime that started
@@ -124,15 +122,6 @@ export interface ResolveOptions {
   env?: Record<string, string | undefined>;
   /** Flag values; they win over everything. */
   overrides?: TargetOverrides;
-}
-
-/** A bad address: an unparsable URL or a malformed endpoints file. */
-export class TargetError extends Error {
-  /** Builds the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "TargetError";
-  }
 }
 
 /** Brackets an IPv6 literal for use in a URL. */

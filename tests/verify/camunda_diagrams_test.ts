@@ -52,8 +52,9 @@ async function check(defs: FakeDefinition[]) {
   }
 }
 
+// as in Camunda, every definition has an id of its own (the check caches by id)
 const def = (key: string, xml: string): FakeDefinition => ({
-  id: `${key}:1:0c5e`,
+  id: `${key}:1:${crypto.randomUUID()}`,
   key,
   version: 1,
   resource: `${key}.bpmn`,

@@ -39,6 +39,13 @@ export function undrawnIn(xml: string, key: string): string | undefined {
   return `no shape or edge for ${names.slice(0, NAMED).join(", ")}${more}`;
 }
 
+/**
+ * What was found in each definition's XML, by definition id. A deployed
+ * definition never changes (a new version gets a new id), so a long-lived
+ * `verify serve` reads each XML once.
+ */
+const DRAWN = new Map<string, string | undefined>();
+
 /** How many definitions' XML are fetched at once. */
 const XML_AT_ONCE = 8;
 
@@ -69,15 +76,16 @@ export function diagramsCheck(): Check {
       const fetchOne = async () => {
         for (let i = next++; i < defs.length; i = next++) {
           const d = defs[i];
-          const res = await rest(`/process-definition/${encodeURIComponent(d.id)}/xml`);
-          if (res.status !== 200) {
-            found[i] = `${d.key} (${d.id}): its XML: ${describeStatus(res)}`;
-            continue;
+          if (!DRAWN.has(d.id)) {
+            const res = await rest(`/process-definition/${encodeURIComponent(d.id)}/xml`);
+            if (res.status !== 200) {
+              found[i] = `${d.key} (${d.id}): its XML: ${describeStatus(res)}`;
+              continue;
+            }
+            const xml = String(jsonOf<{ bpmn20Xml?: string }>(res).bpmn20Xml ?? "");
+            DRAWN.set(d.id, undrawnIn(xml, d.key));
           }
-          const what = undrawnIn(
-            String(jsonOf<{ bpmn20Xml?: string }>(res).bpmn20Xml ?? ""),
-            d.key,
-          );
+          const what = DRAWN.get(d.id);
           const from = d.resource ? `, from ${d.resource}` : "";
           if (what !== undefined) found[i] = `${d.key} version ${d.version ?? "?"}${from}: ${what}`;
         }

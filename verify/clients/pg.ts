@@ -6,7 +6,14 @@
  *
  * @module
  */
-import postgres from "postgres";
+import type postgres from "postgres";
+
+/** postgres.js, loaded on first use (a verify run without a PostgreSQL check never loads it). */
+let driver: Promise<typeof postgres> | undefined;
+function loadDriver(): Promise<typeof postgres> {
+  driver ??= import("postgres").then((m) => m.default);
+  return driver;
+}
 
 /** Where and as whom to connect. */
 export interface PgConnectOptions {
@@ -32,7 +39,8 @@ export function sqlState(e: unknown): string | undefined {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
-function connect(opts: PgConnectOptions, max: number): Sql {
+async function connect(opts: PgConnectOptions, max: number): Promise<Sql> {
+  const postgres = await loadDriver();
   return postgres({
     host: opts.host,
     port: opts.port,
@@ -51,10 +59,10 @@ function connect(opts: PgConnectOptions, max: number): Sql {
 
 /** The connections one verify run shares: a pool per server, database and role. */
 export class PgPools {
-  #pools = new Map<string, Sql>();
+  #pools = new Map<string, Promise<Sql>>();
 
   /** The pool for these options, opened on first use (at most `max` connections). */
-  get(opts: PgConnectOptions, max = 2): Sql {
+  get(opts: PgConnectOptions, max = 2): Promise<Sql> {
     const key = JSON.stringify([opts.host, opts.port, opts.database, opts.user, opts.password]);
     let sql = this.#pools.get(key);
     if (!sql) this.#pools.set(key, sql = connect(opts, max));
@@ -70,7 +78,7 @@ export class PgPools {
   async close(): Promise<void> {
     const all = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(all.map((sql) => sql.end({ timeout: 1 })));
+    await Promise.all(all.map(async (sql) => (await sql).end({ timeout: 1 })));
   }
 }
 
@@ -81,8 +89,8 @@ export class PgPools {
  */
 export async function withPg<T>(opts: PgConnectOptions, fn: (sql: Sql) => Promise<T>): Promise<T> {
   opts.signal?.throwIfAborted();
-  if (opts.pools) return await fn(opts.pools.get(opts));
-  const sql = connect(opts, 1);
+  if (opts.pools) return await fn(await opts.pools.get(opts));
+  const sql = await connect(opts, 1);
   const abort = () => void sql.end({ timeout: 0 });
   opts.signal?.addEventListener("abort", abort, { once: true });
   try {
