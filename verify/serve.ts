@@ -6,7 +6,9 @@
  *   report in the format the Accept header asks for (pretty text, JSON,
  *   JUnit XML or TAP; `reporters/mod.ts`);
  * - `GET /metrics`: the report as Prometheus text;
- * - `GET /checks/<id>`: one check, 200 or 503 likewise.
+ * - `GET /checks/<id>`: one check, 200 or 503 likewise;
+ * - `GET /livez`: 200 as long as the server answers, running no check (for
+ *   a liveness probe or a container's health check).
  *
  * Results are cached for `cacheMs`, and requests that arrive while a run is
  * under way share it, so a probe storm runs the suite once.
@@ -107,6 +109,7 @@ export function verifyHandler(
       return text(405, "method not allowed: use GET", { allow: "GET, HEAD" });
     }
     const path = new URL(req.url).pathname;
+    if (path === "/livez") return text(200, "ok");
     if (path === "/healthz") return await respond(req, all, true);
     if (path === "/metrics") return await respond(req, all, false);
     if (path.startsWith("/checks/")) {
@@ -117,6 +120,6 @@ export function verifyHandler(
       if (!run) single.set(id, run = new CachedRun(runOf([check]), opts.cacheMs, opts.now));
       return await respond(req, run, true);
     }
-    return text(404, "not found: GET /healthz, /metrics or /checks/<id>");
+    return text(404, "not found: GET /healthz, /metrics, /checks/<id> or /livez");
   };
 }

@@ -3,8 +3,8 @@
  * stack (the verify image, `verify/Dockerfile`), reaching every service by
  * its Compose name (`--target network`), with the stack's folder mounted
  * read-only so it loads the same spec and out folder. Published on
- * 127.0.0.1 only; `/healthz` answers 200 or 503, `/metrics` always 200 (its
- * own health check).
+ * 127.0.0.1 only; `/healthz` answers 200 or 503; its own health check
+ * reads `/livez`, which runs no check.
  *
  * @module
  */
@@ -53,7 +53,7 @@ export function verifyService(model: StackModel): AuxiliaryService | undefined {
     healthcheck: {
       test: [
         "CMD-SHELL",
-        `deno eval 'const r = await fetch("http://127.0.0.1:${VERIFY_PORT}/metrics"); ` +
+        `deno eval 'const r = await fetch("http://127.0.0.1:${VERIFY_PORT}/livez"); ` +
         `Deno.exit(r.ok ? 0 : 1)'`,
       ],
       interval: "30s",

@@ -148,6 +148,10 @@ Deno.test("verify serve", async (t) => {
       });
       expect(r.status).toBe(200);
       expect((await r.json()).checks.map((c: { id: string }) => c.id)).toEqual(["ollama.version"]);
+      const before = tagsRequests(d);
+      const live = await fetch(`${s.base}/livez`);
+      expect([live.status, await live.text()]).toEqual([200, "ok\n"]);
+      expect(tagsRequests(d)).toBe(before);
       const missing = await fetch(`${s.base}/checks/nope`);
       expect(missing.status).toBe(404);
       expect(await missing.text()).toContain('no check "nope"');
