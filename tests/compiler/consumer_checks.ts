@@ -1,0 +1,164 @@
+/**
+ * The static consumer checks of the acceptance property test: what each
+ * artifact's consumer would say, judged by that consumer's own validator
+ * where there is one. Compose files (and the copies Compose v1 reads, made
+ * by `runtime/docker.ts`) against the Compose Specification schema; the
+ * backup schedule through a cron parser (croner), which must find a run
+ * within a year; JSON artifacts parse; env files are `KEY=value` lines with
+ * valid names whose values read back as the model's.
+ *
+ * @module
+ */
+import { parse } from "yaml";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { Cron } from "croner";
+import type { CompileResult } from "../../compiler/compile.ts";
+import { auxiliaryServices, setupJobs } from "../../compiler/emit/containers.ts";
+import { composeV1Copy } from "../../runtime/docker.ts";
+import { composeSchemaUrl } from "../helpers/build.ts";
+
+/** One consumer's refusal of one artifact. */
+export interface Problem {
+  /** Who refused: `compose-spec`, `cron`, `json`, `env`, `docker`, ... */
+  consumer: string;
+  /** The artifact (path under `out/`) or spec value concerned. */
+  artifact: string;
+  /** What the consumer said. */
+  message: string;
+}
+
+/** Validates a parsed Compose document; returns the schema's errors, or null. */
+export type ComposeValidator = (doc: unknown) => string | null;
+
+/** The Compose Specification schema compiled with ajv, as `tests/compiler/compose_test.ts` does. */
+export async function composeValidator(): Promise<ComposeValidator> {
+  const schema = JSON.parse(await Deno.readTextFile(composeSchemaUrl()));
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  const validate = ajv.compile(schema);
+  return (doc) => validate(doc) ? null : ajv.errorsText(validate.errors, { separator: "; " });
+}
+
+/** The moment cron schedules are evaluated from (fixed, so every run agrees). */
+export const CRON_FROM = new Date("2026-12-04T00:00:00Z");
+const YEAR_MS = 366 * 86_400_000;
+
+/** A cron schedule's problem for croner (parse error, or no run within a year), or null. */
+export function cronProblem(schedule: string, from: Date = CRON_FROM): string | null {
+  let next: Date | null;
+  try {
+    next = new Cron(schedule.trim().split(/\s+/).join(" "), { timezone: "UTC", paused: true })
+      .nextRun(from);
+  } catch (e) {
+    return `croner refuses it: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (next === null) return `croner finds no run at all after ${from.toISOString()}`;
+  if (next.getTime() - from.getTime() > YEAR_MS) {
+    return `croner finds the next run only at ${next.toISOString()}, more than a year after ` +
+      from.toISOString();
+  }
+  return null;
+}
+
+const ENV_LINE = /^([A-Za-z_][A-Za-z0-9_]*)=('([^']*)'|"([^"$`\\]*)")$/;
+
+/** Checks one env file's text against the environment it should carry. */
+export function envProblems(path: string, text: string, want: Record<string, string>): string[] {
+  const out: string[] = [];
+  const got: Record<string, string> = {};
+  text.split("\n").forEach((line, i) => {
+    if (line === "" || line.startsWith("#")) return;
+    const m = ENV_LINE.exec(line);
+    if (!m) return void out.push(`${path}:${i + 1}: not one KEY='value' line`);
+    if (m[1] in got) out.push(`${path}:${i + 1}: ${m[1]} set twice`);
+    got[m[1]] = m[3] ?? m[4];
+  });
+  if (!text.endsWith("\n")) out.push(`${path}: no final line break`);
+  const keys = (o: Record<string, string>) => Object.keys(o).sort().join(",");
+  if (keys(got) !== keys(want)) out.push(`${path}: keys ${keys(got)}, the model's ${keys(want)}`);
+  for (const [k, v] of Object.entries(want)) {
+    if (k in got && got[k] !== v) out.push(`${path}: ${k} reads back differently from the model`);
+  }
+  return out;
+}
+
+interface PortUse {
+  service: string;
+  ip: string;
+  published: number;
+}
+
+/** Docker binds each host address and port once: the services that would clash. */
+function portClashes(docs: unknown[]): string[] {
+  const uses = new Map<string, PortUse>();
+  for (const doc of docs) {
+    const services = (doc as { services?: Record<string, { ports?: unknown[] }> }).services ?? {};
+    for (const [service, s] of Object.entries(services)) {
+      for (const p of s.ports ?? []) {
+        const { host_ip, published } = p as { host_ip?: string; published?: number };
+        if (published === undefined) continue;
+        const ip = host_ip === undefined || host_ip === "0.0.0.0" || host_ip === "::"
+          ? "*"
+          : host_ip;
+        uses.set(`${service}|${ip}|${published}`, { service, ip, published: Number(published) });
+      }
+    }
+  }
+  const all = [...uses.values()];
+  const out: string[] = [];
+  all.forEach((a, i) => {
+    for (const b of all.slice(i + 1)) {
+      if (a.service === b.service || a.published !== b.published) continue;
+      if (a.ip === b.ip || a.ip === "*" || b.ip === "*") {
+        out.push(`host port ${a.published} is published by both ${a.service} and ${b.service}`);
+      }
+    }
+  });
+  return out;
+}
+
+/** Every static consumer check over one compile result; returns every problem found. */
+export function staticProblems(r: CompileResult, validate: ComposeValidator): Problem[] {
+  const out: Problem[] = [];
+  const add = (consumer: string, artifact: string, message: string) =>
+    out.push({ consumer, artifact, message });
+  const composeDocs: unknown[] = [];
+  for (const a of r.artifacts) {
+    if (/^compose[^/]*\.ya?ml$/.test(a.path)) {
+      let doc: unknown;
+      try {
+        doc = parse(a.content);
+      } catch (e) {
+        add("yaml", a.path, String(e));
+        continue;
+      }
+      composeDocs.push(doc);
+      const errors = validate(doc);
+      if (errors) add("compose-spec", a.path, errors);
+      const v1 = validate(parse(composeV1Copy(a.content)));
+      if (v1) add("compose-spec", `${a.path} (Compose v1 copy)`, v1);
+    } else if (a.path.endsWith(".json")) {
+      try {
+        JSON.parse(a.content);
+      } catch (e) {
+        add("json", a.path, String(e));
+      }
+    }
+  }
+  for (const clash of portClashes(composeDocs)) add("docker", "compose*.yaml", clash);
+
+  const m = r.model;
+  const containers = [...m.services, ...auxiliaryServices(m), ...setupJobs(m)];
+  for (const a of r.artifacts.filter((x) => /^env\/.*\.env$/.test(x.path))) {
+    const owner = containers.find((c) => `env/${c.name}.env` === a.path);
+    if (!owner) {
+      add("env", a.path, "no container of the model reads this file");
+      continue;
+    }
+    for (const p of envProblems(a.path, a.content, owner.env)) add("env", a.path, p);
+  }
+  if (m.profile === "production" && m.backup) {
+    const p = cronProblem(m.backup.schedule);
+    if (p) add("cron", `backup.schedule "${m.backup.schedule}"`, p);
+  }
+  return out;
+}
