@@ -62,7 +62,8 @@ function summarise<T extends { seed: number; profile: string }>(
 ): string {
   const groups = new Map<string, T[]>();
   for (const x of items) {
-    const k = key(x).replace(/"[^"]*"|`[^`]*`|\d+/g, "…").slice(0, 160);
+    const k = key(x).replace(/"[^"]*"|`[^`]*`|\d+/g, "…").replace(/env\/[^:]*\.env/g, "env/….env")
+      .replace(/value of [A-Z_]+/g, "value of …").slice(0, 160);
     groups.set(k, [...(groups.get(k) ?? []), x]);
   }
   return [...groups.entries()].sort((a, b) => b[1].length - a[1].length).map(([k, xs]) =>
