@@ -2,7 +2,9 @@
  * The static consumer checks of the acceptance property test: what each
  * artifact's consumer would say, judged by that consumer's own validator
  * where there is one. Compose files (and the copies Compose v1 reads, made
- * by `runtime/docker.ts`) against the Compose Specification schema; the
+ * by `runtime/docker.ts`) against the Compose Specification schema, their
+ * healthcheck durations as Compose parses them, their host ports as Docker
+ * binds them; the
  * backup schedule through a cron parser (croner), which must find a run
  * within a year; JSON artifacts parse; env files are `KEY=value` lines with
  * valid names whose values read back as the model's.
@@ -81,6 +83,52 @@ export function envProblems(path: string, text: string, want: Record<string, str
   return out;
 }
 
+const NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  "µs": 1_000n,
+  "μs": 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+  w: 604_800_000_000_000n,
+};
+
+/**
+ * How Compose (compose-go's `types.Duration`, parsed with go-str2duration)
+ * reads a duration: whole-number parts with units ns to w, in an int64 of
+ * nanoseconds. Returns its error, or null. (Fractions are not written by
+ * ProcOS and not handled here.)
+ */
+export function composeDurationProblem(text: string): string | null {
+  const parts = [...text.matchAll(/(\d+)(ns|us|µs|μs|ms|s|m|h|d|w)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) {
+    return `time: invalid duration "${text}"`;
+  }
+  const ns = parts.reduce((n, p) => n + BigInt(p[1]) * NS[p[2]], 0n);
+  return ns > 2n ** 63n - 1n
+    ? `time: invalid duration "${text}" (overflows int64 nanoseconds)`
+    : null;
+}
+
+/** The healthcheck durations of a Compose document that Compose cannot read. */
+function durationProblems(doc: unknown): string[] {
+  const services = (doc as { services?: Record<string, { healthcheck?: Record<string, unknown> }> })
+    .services ?? {};
+  const out: string[] = [];
+  for (const [name, s] of Object.entries(services)) {
+    for (const key of ["interval", "timeout", "start_period", "start_interval"]) {
+      const v = s.healthcheck?.[key];
+      if (typeof v !== "string") continue;
+      const p = composeDurationProblem(v);
+      if (p) out.push(`services.${name}.healthcheck.${key}: ${p}`);
+    }
+  }
+  return out;
+}
+
 interface PortUse {
   service: string;
   ip: string;
@@ -134,6 +182,7 @@ export function staticProblems(r: CompileResult, validate: ComposeValidator): Pr
       composeDocs.push(doc);
       const errors = validate(doc);
       if (errors) add("compose-spec", a.path, errors);
+      for (const p of durationProblems(doc)) add("compose-go", a.path, p);
       const v1 = validate(parse(composeV1Copy(a.content)));
       if (v1) add("compose-spec", `${a.path} (Compose v1 copy)`, v1);
     } else if (a.path.endsWith(".json")) {

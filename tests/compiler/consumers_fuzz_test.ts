@@ -24,6 +24,7 @@ import { type ProfileName, PROFILES } from "../../compiler/schema.ts";
 import { toYaml } from "./mutate.ts";
 import { validSpec } from "./valid_specs.ts";
 import {
+  composeDurationProblem,
   composeValidator,
   cronProblem,
   envProblems,
@@ -199,6 +200,14 @@ Deno.test("consumers: the checks refuse what their consumers refuse", async (t) 
     assert.match(cronProblem("60 3 * * *") ?? "", /croner refuses it/);
     assert.match(cronProblem("0 0 30 2 *") ?? "", /no run at all/);
     assert.match(cronProblem("0 0 29 2 *") ?? "", /more than a year/);
+  });
+
+  await t.step("compose durations: as go-str2duration reads them, in int64 nanoseconds", () => {
+    assert.equal(composeDurationProblem("30s"), null);
+    assert.equal(composeDurationProblem("7d"), null);
+    assert.equal(composeDurationProblem("106751d"), null);
+    assert.match(composeDurationProblem("106752d") ?? "", /overflows/);
+    assert.match(composeDurationProblem("5 s") ?? "", /invalid duration/);
   });
 
   await t.step("env files: KEY='value' lines that read back as the model's", () => {
