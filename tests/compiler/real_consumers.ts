@@ -269,7 +269,7 @@ async function configGet(c: RedisConnection, key: string): Promise<string> {
 
 /**
  * Starts `redis-server` on `redis/redis.conf` (only `dir`, `port` and `bind`
- * rewritten: a temp dir, a free port, loopback), with `--requirepass` when
+ * rewritten: the spec's data path under a temp dir, a free port, loopback), with `--requirepass` when
  * the spec turns auth on (as the container does), and compares `CONFIG GET`
  * with the spec.
  */
@@ -284,7 +284,13 @@ export async function redisProblems(r: CompileResult): Promise<string[]> {
   let log = "";
   let exited = false;
   try {
-    const rewritten = conf.replace(/^dir .*$/m, `dir ${dir}`).replace(/^port .*$/m, `port ${port}`)
+    // The data folder keeps the spec's path (and its characters), under the temp dir.
+    const data = `${dir}${/^dir (.*)$/m.exec(conf)?.[1] ?? "/data"}`;
+    await Deno.mkdir(data, { recursive: true });
+    const rewritten = conf.replace(/^dir .*$/m, () => `dir ${data}`).replace(
+      /^port .*$/m,
+      `port ${port}`,
+    )
       .replace(/^bind .*$/m, "bind 127.0.0.1");
     await Deno.writeTextFile(`${dir}/redis.conf`, rewritten);
     child = new Deno.Command("redis-server", {
@@ -323,7 +329,7 @@ export async function redisProblems(r: CompileResult): Promise<string[]> {
         appendonly: m.redis.persistence === "aof" ? "yes" : "no",
         save: m.redis.persistence === "rdb" ? "3600 1 300 100 60 10000" : "",
         maxmemory: /^maxmemory (\d+)$/m.exec(conf)?.[1] ?? "(none in the file)",
-        dir,
+        dir: data,
         port: String(port),
       };
       for (const [k, v] of Object.entries(want)) {

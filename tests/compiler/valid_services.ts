@@ -39,12 +39,17 @@ export function resources(d: Draw): Obj {
   return { cpus: cpus(d), memory: memory(d) };
 }
 
-/** A container path without `:` or `..` segments. */
+/**
+ * A container path without `:` or `..` segments; now and then with a
+ * character the spec allows there that files quoting paths must carry
+ * (space, `#`, `$`, a quote, non-ASCII).
+ */
 export function containerPath(d: Draw, avoid: Set<string>): string {
   for (;;) {
+    const odd = () => d.chance(0.05) ? d.pick([" ", "#", "$", "'", '"', "é", "%", "\\"]) : "";
     const parts = Array.from(
       { length: d.int(1, 4) },
-      () => name(d, new Set(), 12) + (d.chance(0.1) ? ".d" : ""),
+      () => name(d, new Set(), 12) + odd() + (d.chance(0.1) ? ".d" : ""),
     );
     const p = `/${parts.join("/")}`;
     if (!avoid.has(p)) {

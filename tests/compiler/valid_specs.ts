@@ -117,7 +117,11 @@ export function validSpec(seed: number, bpmn: ReferenceBpmn): ValidCase {
         ? (d.chance(0.5) ? { image: ENGINE_IMAGE } : {})
         : { image: image(d, k.repos, k.tags, pinned) }),
       ports: ports(d, [...k.ports], taken, kind === "camunda" ? d.chance(0.3) : d.chance(0.5)),
-      volumes: kind === "camunda" ? [] : volumes(d, k.data, volumeNames),
+      volumes: kind === "camunda" ? [] : volumes(
+        d,
+        kind === "redis" && d.chance(0.2) ? containerPath(d, new Set()) : k.data,
+        volumeNames,
+      ),
       healthcheck: healthcheck(d),
       resources: resources(d),
       restart: d.pick(RESTART),

@@ -190,7 +190,7 @@ export function cron(d: Draw): string {
     d.chance(0.6) ? "*" : cronField(d, 1, 12),
     d.chance(0.6) ? "*" : cronField(d, 0, 7),
   ];
-  return fields.join(d.chance(0.1) ? "  " : " ");
+  return fields.join(d.pick([" ", " ", " ", " ", " ", " ", " ", " ", "  ", "\t"]));
 }
 
 /**
