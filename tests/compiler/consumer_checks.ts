@@ -7,7 +7,8 @@
  * binds them; the
  * backup schedule through a cron parser (croner), which must find a run
  * within a year; JSON artifacts parse; env files are `KEY=value` lines with
- * valid names whose values read back as the model's.
+ * valid names whose values read back as the model's; each worker takes its
+ * manifest and env file (its own checks, URLs that read back).
  *
  * @module
  */
@@ -16,6 +17,9 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { Cron } from "croner";
 import type { CompileResult } from "../../compiler/compile.ts";
 import { auxiliaryServices, setupJobs } from "../../compiler/emit/containers.ts";
+import type { StackModel } from "../../compiler/model.ts";
+import { parseWorkerManifest } from "../../compiler/worker_manifest.ts";
+import { type Connections, resolveConnections } from "../../workers/lib/manifest.ts";
 import { composeV1Copy } from "../../runtime/docker.ts";
 import { composeSchemaUrl } from "../helpers/build.ts";
 
@@ -129,6 +133,53 @@ function durationProblems(doc: unknown): string[] {
   return out;
 }
 
+/**
+ * What a worker makes of its manifest and env file: its own manifest check
+ * (`parseWorkerManifest`) and connection resolver, and URLs whose user,
+ * password, vhost and database read back as the model's.
+ */
+function workerProblems(text: string, env: Record<string, string>, m: StackModel): string[] {
+  let conns: Connections;
+  try {
+    conns = resolveConnections(parseWorkerManifest(JSON.parse(text)), (n) => env[n]);
+  } catch (e) {
+    return [`the worker refuses it: ${e instanceof Error ? e.message : e}`];
+  }
+  const out: string[] = [];
+  const expect = (what: string, url: string | undefined, want: Record<string, string>) => {
+    if (url === undefined) return void out.push(`no ${what} URL`);
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return void out.push(`the ${what} URL does not parse`);
+    }
+    const got: Record<string, string> = {
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      path: decodeURIComponent(u.pathname.slice(1)),
+    };
+    for (const [k, v] of Object.entries(want)) {
+      if (got[k] !== v) out.push(`the ${what} URL's ${k} reads back differently from the model`);
+    }
+  };
+  expect("AMQP", conns.rabbitmqUrl, {
+    user: m.rabbitmq.user,
+    password: m.rabbitmq.password,
+    path: m.rabbitmq.vhost,
+  });
+  expect("PostgreSQL", conns.databaseUrl, {
+    user: m.postgres.user,
+    password: m.postgres.password,
+    path: m.postgres.database,
+  });
+  expect("Redis", conns.redisUrl, m.redis.auth ? { password: m.redis.password } : {});
+  for (const [what, url] of [["Camunda", conns.camundaUrl], ["Ollama", conns.ollamaUrl]]) {
+    if (!URL.canParse(url)) out.push(`the ${what} URL does not parse`);
+  }
+  return out;
+}
+
 interface PortUse {
   service: string;
   ip: string;
@@ -204,6 +255,10 @@ export function staticProblems(r: CompileResult, validate: ComposeValidator): Pr
       continue;
     }
     for (const p of envProblems(a.path, a.content, owner.env)) add("env", a.path, p);
+  }
+  for (const a of r.artifacts.filter((x) => /^workers\/[^/]*\.json$/.test(x.path))) {
+    const owner = m.services.find((c) => `workers/${c.name}.json` === a.path);
+    for (const p of workerProblems(a.content, owner?.env ?? {}, m)) add("worker", a.path, p);
   }
   if (m.profile === "production" && m.backup) {
     const p = cronProblem(m.backup.schedule);

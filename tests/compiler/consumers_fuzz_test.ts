@@ -64,6 +64,7 @@ function summarise<T extends { seed: number; profile: string }>(
   const groups = new Map<string, T[]>();
   for (const x of items) {
     const k = key(x).replace(/"[^"]*"|`[^`]*`|\d+/g, "…").replace(/env\/[^:]*\.env/g, "env/….env")
+      .replace(/services\.[^.]+\./g, "services.….")
       .replace(/value of [A-Z_]+/g, "value of …").slice(0, 160);
     groups.set(k, [...(groups.get(k) ?? []), x]);
   }
@@ -225,6 +226,15 @@ Deno.test("consumers: the checks refuse what their consumers refuse", async (t) 
     const bad = withArtifact("compose.yaml", (s) => s.replace("healthcheck:", "healthchek:"));
     const problems = staticProblems(bad, await composeValidator());
     assert.ok(problems.some((p) => p.consumer === "compose-spec" && p.artifact === "compose.yaml"));
+  });
+
+  await t.step("workers: a manifest the worker's own check refuses is found", async () => {
+    const bad = withArtifact(
+      "workers/kernel.json",
+      (s) => JSON.stringify({ ...JSON.parse(s), kind: "kernal" }),
+    );
+    const problems = staticProblems(bad, await composeValidator());
+    assert.ok(problems.some((p) => p.consumer === "worker" && /refuses it/.test(p.message)));
   });
 
   await t.step("rabbitmq: an item RabbitMQ skips (an amq. queue) is found", async () => {
