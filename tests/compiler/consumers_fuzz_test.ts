@@ -3,7 +3,7 @@
  * VALID variations of the reference spec (`./valid_specs.ts`), compiled in
  * both profiles, every artifact passes its consumer's own validator
  * (`./consumer_checks.ts`); for a sample of the cases the real consumers
- * take them too (`./real_consumers.ts`: RabbitMQ, PostgreSQL, Redis).
+ * take them too (`./real_consumers.ts`: RabbitMQ, PostgreSQL, Redis, sh).
  *
  * - `PROCOS_FUZZ_CASES` (default 1000) cases; `PROCOS_FUZZ_SEED` (default 1)
  *   is the seed of case 0, case i uses seed + i.
@@ -35,6 +35,7 @@ import {
   ensureManagement,
   rabbitmqProblems,
   redisProblems,
+  shellProblems,
   sqlProblems,
 } from "./real_consumers.ts";
 
@@ -44,6 +45,14 @@ const SEED = Number(Deno.env.get("PROCOS_FUZZ_SEED") ?? "1");
 const REAL_EVERY = Number(Deno.env.get("PROCOS_FUZZ_REAL_EVERY") ?? "50");
 /** The largest share of generated cases the compiler may refuse. */
 const MAX_REFUSED_SHARE = 0.02;
+/** Production secrets for the reference spec (as the mutation fuzzer's). */
+const ENV = {
+  PROCOS_POSTGRES_PASSWORD: "fuzz-secret-pg-9f1c",
+  PROCOS_POSTGRES_SUPERUSER_PASSWORD: "su-Secret-3d4e5f",
+  PROCOS_RABBITMQ_PASSWORD: "fuzz-secret-mq-27ab",
+  PROCOS_REDIS_PASSWORD: "fuzz-secret-rd-c0de",
+  PROCOS_CAMUNDA_ADMIN_PASSWORD: "fuzz-secret-ca-51e7",
+};
 
 interface Failure extends Problem {
   seed: number;
@@ -129,6 +138,7 @@ Deno.test("consumers: every artifact of a valid spec passes its consumer's valid
               "rabbitmq/definitions.json": ["rabbitmq", rabbitmqProblems],
               "sql/init-db.sql": ["postgres", sqlProblems],
               "redis/redis.conf": ["redis-server", redisProblems],
+              "*.sh": ["sh", shellProblems],
             } as const;
             for (const [artifact, [consumer, run]] of Object.entries(consumers)) {
               try {
@@ -254,6 +264,13 @@ Deno.test("consumers: the checks refuse what their consumers refuse", async (t) 
     const bad = withArtifact("redis/redis.conf", (s) => `${s}maxmemory-policy sometimes\n`);
     const problems = await redisProblems(bad);
     assert.match(problems.join("\n"), /exited at start/);
+  });
+
+  await t.step("sh: a script a POSIX shell cannot parse is found", async () => {
+    const prod = await compile(spec, { profile: "production", env: ENV });
+    assert.deepEqual(await shellProblems(prod), []);
+    const bad = { ...prod, artifacts: [...prod.artifacts, { path: "x.sh", content: "if then\n" }] };
+    assert.match((await shellProblems(bad)).join("\n"), /x\.sh: sh -n/);
   });
 
   await t.step(

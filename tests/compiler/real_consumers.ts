@@ -3,7 +3,8 @@
  * the cases: RabbitMQ imports the definitions into a scratch vhost through
  * its management API, PostgreSQL runs the init SQL (`psql -v
  * ON_ERROR_STOP=1`) into a scratch database and role, and a scratch
- * `redis-server` loads the Redis configuration. Each returns what its
+ * `redis-server` loads the Redis configuration, and `sh -n` reads the shell
+ * scripts. Each returns what its
  * consumer refused (an empty list when it took everything) and removes
  * whatever it made, in `finally`, under names unique to the run.
  *
@@ -253,6 +254,29 @@ export async function sqlProblems(r: CompileResult): Promise<string[]> {
       await sql.end();
     }
   }, { suffix: keep(m.postgres.database) });
+}
+
+/** `sh -n` (a POSIX shell's own syntax check) over every shell script the build wrote. */
+export async function shellProblems(r: CompileResult): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of r.artifacts.filter((x) => x.path.endsWith(".sh"))) {
+    const file = await Deno.makeTempFile({ prefix: "procos-fz-", suffix: ".sh" });
+    try {
+      await Deno.writeTextFile(file, a.content);
+      const res = await new Deno.Command("sh", {
+        args: ["-n", file],
+        stdout: "null",
+        stderr: "piped",
+      })
+        .output();
+      if (!res.success) {
+        out.push(`${a.path}: sh -n: ${new TextDecoder().decode(res.stderr).trim()}`);
+      }
+    } finally {
+      await Deno.remove(file);
+    }
+  }
+  return out;
 }
 
 function freePort(): number {
