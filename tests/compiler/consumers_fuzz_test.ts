@@ -23,6 +23,7 @@ import { SpecError } from "../../compiler/diagnostics.ts";
 import { type ProfileName, PROFILES } from "../../compiler/schema.ts";
 import { toYaml } from "./mutate.ts";
 import { validSpec } from "./valid_specs.ts";
+import { backupScheduleProblems } from "./backup_schedule.ts";
 import {
   composeDurationProblem,
   composeValidator,
@@ -139,6 +140,7 @@ Deno.test("consumers: every artifact of a valid spec passes its consumer's valid
               "sql/init-db.sql": ["postgres", sqlProblems],
               "redis/redis.conf": ["redis-server", redisProblems],
               "*.sh": ["sh", shellProblems],
+              "backup/backup.sh": ["backup loop", backupScheduleProblems],
             } as const;
             for (const [artifact, [consumer, run]] of Object.entries(consumers)) {
               try {
@@ -271,6 +273,23 @@ Deno.test("consumers: the checks refuse what their consumers refuse", async (t) 
     assert.deepEqual(await shellProblems(prod), []);
     const bad = { ...prod, artifacts: [...prod.artifacts, { path: "x.sh", content: "if then\n" }] };
     assert.match((await shellProblems(bad)).join("\n"), /x\.sh: sh -n/);
+  });
+
+  await t.step("backup loop: its due() agrees with croner, and a wrong hour is found", async () => {
+    const prod = await compile(spec, { profile: "production", env: ENV });
+    assert.deepEqual(await backupScheduleProblems(prod), []);
+    const wrong = {
+      ...prod,
+      artifacts: prod.artifacts.map((a) =>
+        a.path === "backup/backup.sh"
+          ? { ...a, content: a.content.replace("SCHEDULE_HOUR='3'", "SCHEDULE_HOUR='4'") }
+          : a
+      ),
+    };
+    assert.match(
+      (await backupScheduleProblems(wrong)).join("\n"),
+      /the backup loop says not due, croner due/,
+    );
   });
 
   await t.step(
