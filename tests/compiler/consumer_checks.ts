@@ -215,8 +215,16 @@ function portClashes(docs: unknown[]): string[] {
   return out;
 }
 
-/** Every static consumer check over one compile result; returns every problem found. */
-export function staticProblems(r: CompileResult, validate: ComposeValidator): Problem[] {
+/**
+ * Every static consumer check over one compile result; returns every problem
+ * found. `v1: false` skips the Compose v1 copies (each costs a YAML
+ * round trip), for callers that check them on a sample.
+ */
+export function staticProblems(
+  r: CompileResult,
+  validate: ComposeValidator,
+  opts: { v1?: boolean } = {},
+): Problem[] {
   const out: Problem[] = [];
   const add = (consumer: string, artifact: string, message: string) =>
     out.push({ consumer, artifact, message });
@@ -234,6 +242,7 @@ export function staticProblems(r: CompileResult, validate: ComposeValidator): Pr
       const errors = validate(doc);
       if (errors) add("compose-spec", a.path, errors);
       for (const p of durationProblems(doc)) add("compose-go", a.path, p);
+      if (opts.v1 === false) continue;
       const v1 = validate(parse(composeV1Copy(a.content)));
       if (v1) add("compose-spec", `${a.path} (Compose v1 copy)`, v1);
     } else if (a.path.endsWith(".json")) {
