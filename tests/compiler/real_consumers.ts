@@ -292,10 +292,10 @@ async function configGet(c: RedisConnection, key: string): Promise<string> {
 }
 
 /**
- * Starts `redis-server` on `redis/redis.conf` (only `dir`, `port` and `bind`
- * rewritten: the spec's data path under a temp dir, a free port, loopback), with `--requirepass` when
- * the spec turns auth on (as the container does), and compares `CONFIG GET`
- * with the spec.
+ * Starts `redis-server <conf> --port <free port> --daemonize no` on
+ * `redis/redis.conf` with only `dir` (the spec's data path, under a temp dir)
+ * and `bind` (loopback) rewritten, and `--requirepass` when the spec turns
+ * auth on (as the container does); compares `CONFIG GET` with the spec.
  */
 export async function redisProblems(r: CompileResult): Promise<string[]> {
   const m = r.model;
@@ -311,14 +311,15 @@ export async function redisProblems(r: CompileResult): Promise<string[]> {
     // The data folder keeps the spec's path (and its characters), under the temp dir.
     const data = `${dir}${/^dir (.*)$/m.exec(conf)?.[1] ?? "/data"}`;
     await Deno.mkdir(data, { recursive: true });
-    const rewritten = conf.replace(/^dir .*$/m, () => `dir ${data}`).replace(
-      /^port .*$/m,
-      `port ${port}`,
-    )
+    const rewritten = conf.replace(/^dir .*$/m, () => `dir ${data}`)
       .replace(/^bind .*$/m, "bind 127.0.0.1");
     await Deno.writeTextFile(`${dir}/redis.conf`, rewritten);
     child = new Deno.Command("redis-server", {
-      args: [`${dir}/redis.conf`, ...(m.redis.auth ? ["--requirepass", password] : [])],
+      args: [
+        `${dir}/redis.conf`,
+        ...["--port", String(port), "--daemonize", "no"],
+        ...(m.redis.auth ? ["--requirepass", password] : []),
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
