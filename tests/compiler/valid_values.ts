@@ -73,7 +73,7 @@ export function alnum(d: Draw, len = d.int(1, 16)): string {
 export function amqpName(d: Draw, avoid: Set<string>, maxLen = 255): string {
   const alphabet = LOWER + LOWER.toUpperCase() + DIGITS + "_.-";
   for (;;) {
-    const len = d.chance(0.03) ? maxLen : Math.min(maxLen, d.int(1, d.chance(0.8) ? 24 : 80));
+    const len = d.chance(0.005) ? maxLen : Math.min(maxLen, d.int(1, d.chance(0.8) ? 24 : 80));
     const n = chars(d, alphabet, len);
     const bad = /^amq\./i.test(n) || /\.(dlq|unroutable)$/.test(n);
     if (!bad && !avoid.has(n)) {
@@ -91,8 +91,8 @@ export function routingKey(d: Draw, type: string): string {
     return Array.from({ length: n }, () => d.pick([word(), word(), "*", "#"])).join(".");
   }
   if (type === "fanout" || type === "headers") return d.pick(["", word()]);
-  if (d.chance(0.05)) return "é".repeat(d.int(1, 255)); // 255 characters, up to 510 bytes
-  return d.chance(0.05) ? chars(d, LOWER, 255) : word();
+  if (d.chance(0.01)) return "é".repeat(d.int(1, 255)); // up to 255 characters, 510 bytes
+  return d.chance(0.01) ? chars(d, LOWER, 255) : word();
 }
 
 /** Published host ports, all different, avoiding `taken`. */
@@ -100,7 +100,7 @@ export function port(d: Draw, taken: Set<number>): number {
   // Now and then a port ProcOS itself publishes in production (exporters, Prometheus).
   const special = [80, 443, 8080, 9121, 9187, 15692, 65535, 1];
   for (;;) {
-    const p = d.chance(0.02) ? d.pick(special) : d.int(1024, 65535);
+    const p = d.chance(0.01) ? d.pick(special) : d.int(1024, 65535);
     if (!taken.has(p)) {
       taken.add(p);
       return p;
