@@ -45,7 +45,7 @@ export function emitRedis(model: StackModel): Artifact[] {
     dataVolume: volume
       ? `the ${volume.source} volume`
       : "the container's file system (no volume: lost with the container)",
-    dir: volume?.target ?? "/data",
+    dir: redisConfigValue(volume?.target ?? "/data"),
     save: r.persistence === "rdb" ? [REDIS_RDB_SAVE] : ['""'],
     appendonly: r.persistence === "aof" ? "yes" : "no",
     aof: r.persistence === "aof",
@@ -56,6 +56,15 @@ export function emitRedis(model: StackModel): Artifact[] {
     maxmemoryPolicy: r.maxmemoryPolicy,
   });
   return [{ path: "redis/redis.conf", content }];
+}
+
+/**
+ * A value as redis.conf reads it: as it is when plain, else in double quotes
+ * with `\` and `"` escaped (Redis splits a line at spaces and unquotes it).
+ */
+export function redisConfigValue(value: string): string {
+  if (/^[A-Za-z0-9_.\/+:@=-]+$/.test(value)) return value;
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
 /** Compose memory size (`512m`, binary units) → bytes. */

@@ -38,6 +38,7 @@ import { networkSubnet } from "./network_subnet.ts";
 import { backupSchedule } from "./backup_schedule.ts";
 import { durationBounds } from "./duration_bounds.ts";
 import { rabbitmqNames } from "./rabbitmq_names.ts";
+import { rabbitmqVhost } from "./rabbitmq_vhost.ts";
 import { containerPaths } from "./container_paths.ts";
 import { postgresNames } from "./postgres_names.ts";
 import { dockerResources } from "./docker_resources.ts";
@@ -93,6 +94,7 @@ export const RULES: Readonly<Record<string, RuleEntry>> = {
   backup_schedule: { check: backupSchedule, reads: ["backup"] },
   duration_bounds: { check: durationBounds, reads: ["services", "workers", "ai"] },
   rabbitmq_names: { check: rabbitmqNames, reads: ["messaging"] },
+  rabbitmq_vhost: { check: rabbitmqVhost, reads: ["services"] },
   container_paths: { check: containerPaths, reads: ["services", "ai"] },
   postgres_names: { check: postgresNames, reads: ["services"] },
   docker_resources: { check: dockerResources, reads: ["services"] },

@@ -13,7 +13,10 @@ import { at, type RuleContext } from "./rule.ts";
 const MAX_BYTES = 255;
 const encoder = new TextEncoder();
 
-/** Reports exchange and queue names with the reserved prefix, and names or keys over 255 bytes. */
+/**
+ * Reports exchange and queue names with the reserved prefix, and names
+ * (dead-letter queues included) or routing keys over 255 bytes.
+ */
 export function rabbitmqNames(ctx: RuleContext): Diagnostic[] {
   const m = ctx.spec.messaging;
   const names: [KeyPath, string, string][] = [
@@ -39,6 +42,22 @@ export function rabbitmqNames(ctx: RuleContext): Diagnostic[] {
         `e.g. procos.${name.slice(4)}`,
     }));
   }
+  m.queues.forEach((q, i) => {
+    const dlq = `${q.name}.dlq`;
+    if (!q.dead_letter || encoder.encode(dlq).length <= MAX_BYTES) return;
+    out.push(
+      at(
+        ctx,
+        ["messaging", "queues", i, "name"],
+        `its dead-letter queue ${dlq} is over ${MAX_BYTES} bytes`,
+        {
+          target: "value",
+          expected: `a queue name of at most ${MAX_BYTES - 4} bytes when dead_letter is on`,
+          hint: "ProcOS declares <queue>.dlq beside it; shorten the name",
+        },
+      ),
+    );
+  });
   const keys: [KeyPath, string][] = [
     ...m.queues.map((
       q,

@@ -34,7 +34,7 @@ export const BAD_VALUES: BadSpec[] = [
     profile: "production",
     spec: edit(["      subnet: 172.28.0.0/16\n", "      subnet: 172.28.0.0/29\n"]),
     expected: [
-      'subnet_too_small.yaml:272:15: error: profiles.production.network.subnet: subnet "172.28.0.0/29" has room for 5 containers; expected room for the stack\'s up to 12 containers (hint: use a shorter prefix, such as /24)',
+      'subnet_too_small.yaml:272:15: error: profiles.production.network.subnet: subnet "172.28.0.0/29" has room for 5 containers; expected room for the stack\'s up to 13 containers (hint: use a shorter prefix, such as /24)',
     ],
   },
   {
@@ -126,6 +126,28 @@ export const BAD_VALUES: BadSpec[] = [
       "secret_value_with_line_break.yaml:21:5: error: secrets.rabbitmq_password.env: the value of `rabbitmq_password`, from the variable PROCOS_RABBITMQ_PASSWORD, cannot be used: it contains a line break or another control character; expected a value of one line that env files carry as it is (hint: supply a value without line breaks or control characters, e.g. a generated password)",
     ],
     spec: (base) => base,
+  },
+  {
+    name: "cron_once_in_four_years",
+    profile: "production",
+    spec: edit(['      schedule: "0 3 * * *"\n', '      schedule: "0 3 29 2 *"\n']),
+    expected: [
+      'cron_once_in_four_years.yaml:274:17: error: profiles.production.backup.schedule: "0 3 29 2 *" runs less than once a year (up to 1461 days apart); expected five cron fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-7 (0 and 7 are Sunday), as numbers, *, ranges, steps and lists (hint: a backup that old is no backup: 29 February comes once in four years)',
+    ],
+  },
+  {
+    name: "dead_letter_queue_name_too_long",
+    spec: edit(["    - name: procos.notifications\n", `    - name: procos.${"n".repeat(245)}\n`]),
+    expected: [
+      "dead_letter_queue_name_too_long.yaml:158:13: error: messaging.queues[0].name: its dead-letter queue procos.nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn.dlq is over 255 bytes; expected a queue name of at most 251 bytes when dead_letter is on (hint: ProcOS declares <queue>.dlq beside it; shorten the name)",
+    ],
+  },
+  {
+    name: "vhost_dot",
+    spec: edit(["      vhost: procos\n", '      vhost: "."\n']),
+    expected: [
+      'vhost_dot.yaml:99:14: error: services.rabbitmq.broker.vhost: the vhost "." is a URL path segment; expected a vhost name other than . and .., such as procos (hint: an AMQP URL resolves it away, so the workers would use the default vhost /)',
+    ],
   },
   {
     name: "every_problem_at_once",
