@@ -27,7 +27,12 @@ export const POLICIES = [
 export function healthcheck(d: Draw): Obj {
   return {
     // Now and then the longest the spec allows (999999999d).
-    interval: duration(d, 1000, d.chance(0.9) ? 120_000 : d.chance(0.98) ? 86_400_000 : 864e17),
+    // at most Go's 106751d (rule duration_bounds), which is also the edge case
+    interval: duration(
+      d,
+      1000,
+      d.chance(0.9) ? 120_000 : d.chance(0.98) ? 86_400_000 : 106_751 * 864e5,
+    ),
     timeout: duration(d, 1000, 60_000),
     retries: d.int(1, d.chance(0.9) ? 10 : 100),
     start_period: duration(d, 0, d.chance(0.9) ? 300_000 : 86_400_000),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { scheduleMaxGapMs } from "../../compiler/cron.ts";
 import { rng } from "./mutate.ts";
 
 /** A seeded source of random choices. */
@@ -75,7 +76,7 @@ export function amqpName(d: Draw, avoid: Set<string>, maxLen = 255): string {
   for (;;) {
     const len = d.chance(0.005) ? maxLen : Math.min(maxLen, d.int(1, d.chance(0.8) ? 24 : 80));
     const n = chars(d, alphabet, len);
-    const bad = /^amq\./i.test(n) || /\.(dlq|unroutable)$/.test(n);
+    const bad = /^amq\./i.test(n) || /\.(dlq|unroutable)$/.test(n) || n === "." || n === "..";
     if (!bad && !avoid.has(n)) {
       avoid.add(n);
       return n;
@@ -91,17 +92,19 @@ export function routingKey(d: Draw, type: string): string {
     return Array.from({ length: n }, () => d.pick([word(), word(), "*", "#"])).join(".");
   }
   if (type === "fanout" || type === "headers") return d.pick(["", word()]);
-  if (d.chance(0.01)) return "é".repeat(d.int(1, 255)); // up to 255 characters, 510 bytes
+  // RabbitMQ holds 255 bytes: "é" takes two (rule rabbitmq_names)
+  if (d.chance(0.01)) return "é".repeat(d.int(1, 127));
   return d.chance(0.01) ? chars(d, LOWER, 255) : word();
 }
 
 /** Published host ports, all different, avoiding `taken`. */
 export function port(d: Draw, taken: Set<number>): number {
-  // Now and then a port ProcOS itself publishes in production (exporters, Prometheus).
-  const special = [80, 443, 8080, 9121, 9187, 15692, 65535, 1];
+  // Now and then an edge port; never one ProcOS publishes itself in production (the exporters'
+  // 9121 and 9187, verify's 9200: a clash is a located error, `bad_values.ts`).
+  const special = [80, 443, 8080, 15692, 65535, 1];
   for (;;) {
     const p = d.chance(0.01) ? d.pick(special) : d.int(1024, 65535);
-    if (!taken.has(p)) {
+    if (!taken.has(p) && ![9121, 9187, 9200].includes(p)) {
       taken.add(p);
       return p;
     }
@@ -128,7 +131,8 @@ export function ms(text: string): number {
 
 /** A memory size (`^[1-9][0-9]{0,6}(k|m|g)$`), mostly 64m to 16g. */
 export function memory(d: Draw): string {
-  if (d.chance(0.03)) return d.pick(["6m", "8m", "9999999m", "64g", "1024k"]);
+  // Docker's least is 6m (rule docker_resources): 6144k is the smallest edge
+  if (d.chance(0.03)) return d.pick(["6m", "8m", "9999999m", "64g", "6144k"]);
   return d.chance(0.5)
     ? `${d.pick([64, 128, 256, 384, 512, 768, 1000, 1536])}m`
     : `${d.int(1, 16)}g`;
@@ -183,14 +187,18 @@ function cronField(d: Draw, min: number, max: number): string {
  * the day of month is often left `*` so most schedules run often.
  */
 export function cron(d: Draw): string {
-  const fields = [
-    cronField(d, 0, 59),
-    cronField(d, 0, 23),
-    d.chance(0.6) ? "*" : cronField(d, 1, 31),
-    d.chance(0.6) ? "*" : cronField(d, 1, 12),
-    d.chance(0.6) ? "*" : cronField(d, 0, 7),
-  ];
-  return fields.join(d.pick([" ", " ", " ", " ", " ", " ", " ", " ", "  ", "\t"]));
+  for (;;) {
+    const fields = [
+      cronField(d, 0, 59),
+      cronField(d, 0, 23),
+      d.chance(0.6) ? "*" : cronField(d, 1, 31),
+      d.chance(0.6) ? "*" : cronField(d, 1, 12),
+      d.chance(0.6) ? "*" : cronField(d, 0, 7),
+    ];
+    const schedule = fields.join(d.pick([" ", " ", " ", " ", " ", " ", " ", " ", "  ", "\t"]));
+    // a schedule must run at least once a year (rule backup_schedule): 31 February never does
+    if (scheduleMaxGapMs(schedule) <= 366 * 864e5) return schedule;
+  }
 }
 
 /**
@@ -202,7 +210,9 @@ export function cron(d: Draw): string {
 export function secretValue(d: Draw, hostile = false): string {
   const safe = LOWER + LOWER.toUpperCase() + DIGITS + "-_.~!@%^&*()+=,:;?/[]{}|<>";
   let v = chars(d, safe, d.int(12, 40));
+  // one of them, never a single quote with `$`, `"` or a backslash (rule secret_values)
   if (d.chance(0.2)) v += d.pick([" ", "$", "#", '"', "é", "$1", "\\x", "'"]);
-  if (hostile) v += "'$"; // a single quote together with `$`
+  if (v.includes("'") && /[$`"\\]/.test(v)) v = v.replaceAll("'", "");
+  if (hostile) v += "'$"; // a single quote together with `$` (refused: rule secret_values)
   return v;
 }
