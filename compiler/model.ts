@@ -178,6 +178,8 @@ export interface StackModel {
    * value: what a process loading the spec again needs (the verify container).
    */
   secretsEnv: Record<string, string>;
+  /** The files of the secrets that name no variable (relative to the spec's folder, as written). */
+  secretFiles: string[];
   security: { hardening: boolean };
 }
 
@@ -575,6 +577,7 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     backup: spec.backup,
     monitoring: spec.monitoring ?? { exporters: false },
     specName: r.file.split("/").pop() ?? r.file,
+    secretFiles: Object.values(spec.secrets).flatMap((s) => !s.env && s.file ? [s.file] : []),
     secretsEnv: Object.fromEntries(
       Object.entries(spec.secrets).flatMap(([name, s]) =>
         s.env && r.secrets[name] ? [[s.env, r.secrets[name].value]] : []

@@ -74,7 +74,10 @@ export function generatedMounts(model: StackModel): string[] {
     ...walArchiveMounts(model),
   ];
   const paths = volumes.map((v) => v.source).filter((s) => s.startsWith("./out/"));
-  return [...new Set(paths.map((p) => p.slice("./out/".length).replace(/\/+$/, "")))];
+  // (`./out/` itself, the folder the Compose files are in, is no generated file)
+  return [
+    ...new Set(paths.map((p) => p.slice("./out/".length).replace(/\/+$/, "")).filter(Boolean)),
+  ];
 }
 
 /** Escapes `$` as `$$` in every string of a JSON-like value (Compose interpolation). */

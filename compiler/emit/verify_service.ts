@@ -18,6 +18,20 @@ export const VERIFY_PORT = 9200;
 /** Where the verify container sees the stack's folder (the spec's). */
 export const VERIFY_STACK_DIR = "/procos/stack";
 
+/** Where it sees the out folder the Compose files are in (whatever its name). */
+export const VERIFY_OUT_DIR = "/procos/out";
+
+/** The paths beside the spec (relative to its folder) that verify reads, in the model's order. */
+export function specFiles(model: StackModel): string[] {
+  const rel = (p: string) => p.replace(/^\.\//, "").replace(/\/+$/, "");
+  return [
+    model.specName,
+    rel(model.processes.path),
+    ...(model.backup ? [rel(model.backup.path)] : []),
+    ...model.secretFiles.filter((f) => !f.startsWith("/")).map(rel),
+  ];
+}
+
 /** The verify container of a production model with `monitoring.verify`, if any. */
 export function verifyService(model: StackModel): AuxiliaryService | undefined {
   if (model.profile !== "production" || !model.monitoring.verify) return undefined;
@@ -42,14 +56,24 @@ export function verifyService(model: StackModel): AuxiliaryService | undefined {
       "--config",
       `${VERIFY_STACK_DIR}/${model.specName}`,
       "--out",
-      `${VERIFY_STACK_DIR}/out`,
+      VERIFY_OUT_DIR,
       "--profile",
       "production",
       "--target",
       "network",
     ],
     ports: [{ target: VERIFY_PORT, published: VERIFY_PORT, host_ip: "127.0.0.1" }],
-    volumes: [{ source: "./", target: VERIFY_STACK_DIR, read_only: true }],
+    volumes: [
+      // what the checks read beside the spec: the spec, its processes, its backups, and the
+      // files of secrets it names no variable for; read-only, nothing else of that folder
+      ...specFiles(model).map((path) => ({
+        source: `./${path}`,
+        target: `${VERIFY_STACK_DIR}/${path}`,
+        read_only: true,
+      })),
+      // the out folder itself, which Compose names `.` (the build may write it anywhere)
+      { source: "./out/", target: VERIFY_OUT_DIR, read_only: true },
+    ],
     healthcheck: {
       test: [
         "CMD-SHELL",

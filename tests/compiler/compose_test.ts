@@ -276,7 +276,14 @@ Deno.test("compose files", async (t) => {
       // The workers mount nothing from the source tree: the worker image holds
       // the code, and the processes are the build's copy under out/.
       for (const [, doc] of views) {
-        for (const svc of Object.values(doc.services) as Any[]) {
+        for (const [name, svc] of Object.entries(doc.services) as [string, Any][]) {
+          // the verify container reads the spec, its processes and backups: read-only, by name
+          if (name === "verify") {
+            for (const vol of svc.volumes as string[]) {
+              assert.match(vol, /^\.\.?\/[^:]*:\/procos\/[^:]+:ro$/);
+            }
+            continue;
+          }
           for (const vol of (svc.volumes ?? []) as string[]) {
             if (vol.startsWith("../backups:")) continue; // the backups' host folder
             assert.ok(!vol.startsWith("../"), `${vol} mounts the source tree`);
@@ -336,7 +343,8 @@ Deno.test("compose files", async (t) => {
           for (const vol of (svc.volumes ?? []) as string[]) {
             assert.ok(!vol.startsWith("./out/"), vol);
             const source = vol.split(":")[0];
-            if (source.startsWith("./")) {
+            // (`./` alone is the out folder itself, which the verify container reads)
+            if (source.startsWith("./") && source !== "./") {
               const path = source.slice(2);
               const r = doc === devDoc ? dev : prod;
               assert.ok(

@@ -37,7 +37,12 @@ Deno.test("verify container: in production with monitoring.verify", async () => 
     published: 9200,
     protocol: "tcp",
   }]);
-  assert.deepEqual(svc.volumes, ["../:/procos/stack:ro"]);
+  assert.deepEqual(svc.volumes, [
+    "../procos.config.yaml:/procos/stack/procos.config.yaml:ro",
+    "../processes:/procos/stack/processes:ro",
+    "../backups:/procos/stack/backups:ro",
+    "./:/procos/out:ro",
+  ]);
   assert.equal(svc.read_only, true);
   const command = svc.command as string[];
   assert.deepEqual(command.slice(command.indexOf("serve")), [
@@ -49,7 +54,7 @@ Deno.test("verify container: in production with monitoring.verify", async () => 
     "--config",
     "/procos/stack/procos.config.yaml",
     "--out",
-    "/procos/stack/out",
+    "/procos/out",
     "--profile",
     "production",
     "--target",
