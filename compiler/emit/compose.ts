@@ -378,6 +378,7 @@ function auxiliaryService(
 ): Record<string, unknown> {
   const svc: Record<string, unknown> = { image: a.image, profiles: [PRODUCTION_PROFILE] };
   if (a.build) svc.build = buildEntry(a.build);
+  if (a.user) svc.user = a.user;
   if (a.command) svc.command = [...a.command];
   svc.restart = a.restart;
   svc.env_file = [`./env/${a.name}.env`];

@@ -57,6 +57,8 @@ export interface AuxiliaryService {
   image: string;
   /** How Compose builds the image, when ProcOS owns it. */
   build?: ImageBuild;
+  /** The user it runs as, when not the image's. */
+  user?: string;
   /** Environment, written to `env/<name>.env` by the env emitter. */
   env: Record<string, string>;
   command?: string[];

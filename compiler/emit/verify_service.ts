@@ -88,6 +88,9 @@ export function verifyService(model: StackModel): AuxiliaryService | undefined {
     dependsOn: [],
     restart: "unless-stopped",
     resources: { cpus: 0.5, memory: "256m" },
-    hardening: { capDrop: ["ALL"], capAdd: [], readOnly: true, tmpfs: ["/tmp"] },
+    // root with no capability but reading past file modes: the out folder's manifest and
+    // runtime records are 0600, owned by whoever built and started the stack (as `backup`)
+    user: "0",
+    hardening: { capDrop: ["ALL"], capAdd: ["DAC_OVERRIDE"], readOnly: true, tmpfs: ["/tmp"] },
   };
 }

@@ -44,6 +44,8 @@ Deno.test("verify container: in production with monitoring.verify", async () => 
     "./:/procos/out:ro",
   ]);
   assert.equal(svc.read_only, true);
+  assert.equal(svc.user, "0");
+  assert.deepEqual([svc.cap_drop, svc.cap_add], [["ALL"], ["DAC_OVERRIDE"]]);
   const command = svc.command as string[];
   assert.deepEqual(command.slice(command.indexOf("serve")), [
     "serve",
