@@ -633,7 +633,7 @@ export const BAD_SPECS: BadSpec[] = [
     name: "worker_named_like_an_added_container",
     spec: edit(["  generic-worker:\n", "  postgres-setup:\n"]),
     expected: [
-      "worker_named_like_an_added_container.yaml:222:3: error: workers.postgres-setup: the name `postgres-setup` is reserved; expected a name other than postgres-setup, backup, postgres-exporter, redis-exporter (hint: ProcOS adds a `postgres-setup` container (the job that brings the database to the spec at every start); rename this one)",
+      "worker_named_like_an_added_container.yaml:222:3: error: workers.postgres-setup: the name `postgres-setup` is reserved; expected a name other than postgres-setup, backup, postgres-exporter, redis-exporter, verify (hint: ProcOS adds a `postgres-setup` container (the job that brings the database to the spec at every start); rename this one)",
     ],
   },
   {

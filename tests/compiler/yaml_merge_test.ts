@@ -33,16 +33,19 @@ const MERGED = edit(
 Deno.test("a spec with merge keys compiles as the spec written out", async () => {
   const dir = await Deno.makeTempDir({ prefix: "procos-merge-" });
   try {
-    await Deno.symlink(new URL(".", PROCESSES_URL).pathname, `${dir}/processes`);
     const base = await Deno.readTextFile(BASE_URL);
     const merged = MERGED(base);
     assert.equal(merged.split("<<:").length - 1, 3);
-    await Deno.writeTextFile(`${dir}/written.yaml`, base);
-    await Deno.writeTextFile(`${dir}/merged.yaml`, merged);
+    // the same file name in two folders (the verify container's command names the file)
+    for (const [sub, text] of [["written", base], ["merged", merged]]) {
+      await Deno.mkdir(`${dir}/${sub}`);
+      await Deno.symlink(new URL(".", PROCESSES_URL).pathname, `${dir}/${sub}/processes`);
+      await Deno.writeTextFile(`${dir}/${sub}/procos.yaml`, text);
+    }
     for (const profile of ["development", "production"] as const) {
       const env = { ...STRONG_ENV };
-      const a = await compile(`${dir}/written.yaml`, { profile, env });
-      const b = await compile(`${dir}/merged.yaml`, { profile, env });
+      const a = await compile(`${dir}/written/procos.yaml`, { profile, env });
+      const b = await compile(`${dir}/merged/procos.yaml`, { profile, env });
       assert.notEqual(a.model.specHash, b.model.specHash);
       // The files differ, so their hashes do; everything else is the same.
       const same = (s: string) => s.replaceAll(b.model.specHash, a.model.specHash);
