@@ -14,6 +14,7 @@ import type { ServiceModel, StackModel } from "../compiler/model.ts";
 import { buildModel } from "../compiler/model.ts";
 import { loadSpec } from "../compiler/load_spec.ts";
 import type { ProfileName } from "../compiler/schema.ts";
+import { DEFAULT_DISTRIBUTION, type Distribution, ENGINES } from "../compiler/engines.ts";
 import { MANIFEST_FILE, parseManifest } from "../compiler/emit/manifest.ts";
 import { errorText, RuntimeError } from "./errors.ts";
 import { gateTimings, hostProbe, waitHealthy } from "./health.ts";
@@ -180,13 +181,18 @@ export function localRedisConf(
   ].join("\n") + "\n";
 }
 
-/** Builds the engine jar when it is missing (offline first, if Maven's cache has it). */
+/**
+ * Builds the engine jar of `distribution` when it is missing (offline first,
+ * if Maven's cache has it): `engines.ts` says which jar and Maven profile.
+ */
 export async function ensureEngineJar(
   root: string,
   logFile: string,
   log: (l: string) => void,
+  distribution: Distribution = DEFAULT_DISTRIBUTION,
 ): Promise<string> {
-  const jar = join(root, "engine", "target", "procos-engine.jar");
+  const engine = ENGINES[distribution];
+  const jar = join(root, engine.jar);
   try {
     await Deno.stat(jar);
     return jar;
@@ -196,10 +202,11 @@ export async function ensureEngineJar(
       service: "camunda",
     });
   }
-  log(`camunda: building ${jar} with Maven (once)`);
+  log(`camunda: building ${jar} (${engine.title} ${engine.version}) with Maven (once)`);
   const cwd = join(root, "engine");
-  let r = await run(["mvn", "-q", "-B", "-o", "package", "-DskipTests"], { cwd });
-  if (r.code !== 0) r = await run(["mvn", "-q", "-B", "package", "-DskipTests"], { cwd });
+  const mvn = ["mvn", "-q", "-B", `-P${engine.mavenProfile}`];
+  let r = await run([...mvn, "-o", "package", "-DskipTests"], { cwd });
+  if (r.code !== 0) r = await run([...mvn, "package", "-DskipTests"], { cwd });
   await Deno.writeTextFile(logFile, r.stdout + r.stderr, { append: true, create: true });
   if (r.code !== 0) {
     throw new RuntimeError(`building the engine with Maven failed (exit ${r.code})`, {
@@ -413,7 +420,12 @@ class Up {
             { service: svc.name },
           );
         }
-        const jar = await ensureEngineJar(this.opts.root, this.logFile(svc.name), this.opts.log);
+        const jar = await ensureEngineJar(
+          this.opts.root,
+          this.logFile(svc.name),
+          this.opts.log,
+          this.model.camunda.distribution,
+        );
         const javaOpts =
           (env.PROCOS_JAVA_OPTS ?? "-Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
             .split(/\s+/).filter(Boolean);
