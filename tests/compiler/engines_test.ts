@@ -79,6 +79,11 @@ Deno.test("engines: one row per distribution, pinned, each with its own image an
     assert.ok(pom.includes(`<id>${e.mavenProfile}</id>`), `${d}: profile ${e.mavenProfile}`);
   }
   assert.equal(distributionOfImage("camunda/camunda-bpm-platform:7.24.0"), undefined);
+  // the README's test setup (tools/run.sh test) builds every distribution's jar
+  const runSh = Deno.readTextFileSync(`${REPO_ROOT}/tools/run.sh`);
+  for (const d of DISTRIBUTIONS) {
+    assert.ok(runSh.includes(`${ENGINES[d].mavenProfile}:${ENGINES[d].jar}`), `run.sh builds ${d}`);
+  }
   // the default build is the Dockerfile's defaults: no build arguments (golden files unchanged)
   assert.deepEqual(buildOf(ENGINES.camunda.image), { context: "engine", dockerfile: "Dockerfile" });
   assert.deepEqual(buildOf(ENGINES.operaton.image), {
