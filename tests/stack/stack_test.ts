@@ -394,11 +394,11 @@ Deno.test({
           // kernel's own report (workers.deployed.kernel) is about what it did at boot: green.
           name: "the BPMNs not deployed (the kernel's deployment deleted)",
           expect: () => [
-            // every camunda check about deployed definitions (not the engine, auth, incidents;
+            // every camunda check about deployed definitions (not the engine, webapps, auth, incidents;
             // nor the diagrams check, which skips when nothing is deployed to draw)
             ...green.checks.filter((c) =>
               c.domain === "camunda" && c.status === "pass" &&
-              !/^camunda\.(engine|rest-auth\.|incidents|diagrams)/.test(c.id)
+              !/^camunda\.(engine|webapps|rest-auth\.|incidents|diagrams)/.test(c.id)
             ).map((c) => c.id),
             ...askCamundaForDeployment(),
           ],
