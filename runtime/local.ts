@@ -257,6 +257,7 @@ class Up {
     const timings = gateTimings(svc.healthcheck);
     if (prev?.mode === "started" && isOurs(prev.process)) {
       const p = prev.process;
+      if (svc.kind === "camunda") this.sameEngine(svc, p);
       const first = await probe(timings.timeoutMs);
       if (!first.ok) {
         this.opts.log(`${svc.name}: running (pid ${p.pid}) but not healthy yet; waiting`);
@@ -303,6 +304,24 @@ class Up {
       if (extra) detail += `; ${extra}`;
     }
     this.done(svc.name, "started", detail);
+  }
+
+  /**
+   * A running engine must be the spec's distribution: after a switch of
+   * `engine.distribution` the other jar is still running, and `up` would
+   * report it healthy. Stopping it is the operator's step (docs/engine.md).
+   */
+  sameEngine(svc: ServiceModel, p: ProcessRecord): void {
+    const want = ENGINES[this.model.camunda.distribution];
+    if (p.command.some((a) => a.endsWith(want.jar))) return;
+    const running = Object.values(ENGINES).find((e) => p.command.some((a) => a.endsWith(e.jar)));
+    throw new RuntimeError(
+      `running ${running ? `${running.title} ${running.version}` : p.command.join(" ")} ` +
+        `(pid ${p.pid}), but the spec's engine.distribution is ` +
+        `${this.model.camunda.distribution} (${want.title} ${want.version}); stop it with ` +
+        `\`deno task down\` (the database is kept), then run \`up\` again`,
+      { service: svc.name },
+    );
   }
 
   /** Waits for health; on failure stops the process, forgets it, and reports its log tail. */
