@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+import { join } from "node:path";
 import { compile, type CompileResult } from "../../compiler/compile.ts";
 import { COMPOSE_FILE, COMPOSE_PRODUCTION_FILE } from "../../compiler/emit/compose.ts";
 import {
@@ -42,8 +43,15 @@ function artifact(r: CompileResult, path: string): string {
 
 /** Both profiles of the reference spec, as it is and switched to Operaton. */
 async function builds(dir: string) {
-  const camundaSpec = await writeSpecVariant(dir, "camunda.yaml");
-  const operatonSpec = await writeSpecVariant(dir, "operaton.yaml", operaton);
+  // the same file name in two folders: an artifact may name the spec's file
+  await Deno.mkdir(join(dir, "camunda"));
+  await Deno.mkdir(join(dir, "operaton"));
+  const camundaSpec = await writeSpecVariant(join(dir, "camunda"), "procos.config.yaml");
+  const operatonSpec = await writeSpecVariant(
+    join(dir, "operaton"),
+    "procos.config.yaml",
+    operaton,
+  );
   const prod = { profile: "production" as const, env: { ...TEST_SECRETS } };
   return {
     camunda: {
