@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { DEFAULT_DISTRIBUTION, type Distribution, DISTRIBUTIONS, ENGINES } from "./engines.ts";
 
 /** How Compose builds an image: its context folder and Dockerfile in it. */
 export interface ImageBuild {
@@ -15,10 +16,24 @@ export interface ImageBuild {
   context: string;
   /** The Dockerfile, relative to the context. */
   dockerfile: string;
+  /** Build arguments (`--build-arg`), when the Dockerfile's defaults are not the ones. */
+  args?: Readonly<Record<string, string>>;
 }
 
-/** The ProcOS engine image: Camunda 7.24.0 on Spring Boot, built from `engine/`. */
-export const ENGINE_IMAGE = "procos/engine:7.24.0";
+/** The default ProcOS engine image: Camunda 7.24.0 on Spring Boot, built from `engine/`. */
+export const ENGINE_IMAGE: string = ENGINES[DEFAULT_DISTRIBUTION].image;
+
+/** How `engine/Dockerfile` builds the image of `distribution` (its defaults build Camunda's). */
+export function engineBuild(distribution: Distribution): ImageBuild {
+  const e = ENGINES[distribution];
+  return {
+    context: "engine",
+    dockerfile: "Dockerfile",
+    ...(distribution === DEFAULT_DISTRIBUTION
+      ? {}
+      : { args: { ENGINE_PROFILE: e.mavenProfile, ENGINE_VERSION: e.version } }),
+  };
+}
 
 /** The worker image: Deno 2.9.6 with the kernel and workers and their npm packages. */
 export const WORKER_IMAGE = "procos/worker:2.9.6";
@@ -31,7 +46,7 @@ export const WORKER_APP_DIR = "/procos/app";
 
 /** Builds of the images ProcOS owns, by image reference. */
 export const OWN_BUILDS: Readonly<Record<string, ImageBuild>> = {
-  [ENGINE_IMAGE]: { context: "engine", dockerfile: "Dockerfile" },
+  ...Object.fromEntries(DISTRIBUTIONS.map((d) => [ENGINES[d].image, engineBuild(d)])),
   [WORKER_IMAGE]: { context: ".", dockerfile: "workers/Dockerfile" },
   [VERIFY_IMAGE]: { context: ".", dockerfile: "verify/Dockerfile" },
 };

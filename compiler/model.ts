@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { Diagnostic } from "./diagnostics.ts";
 import type { ProfileName, Spec } from "./schema.ts";
 import { buildOf, type ImageBuild, WORKER_APP_DIR } from "./images.ts";
+import { type Distribution, serviceImage } from "./engines.ts";
 import { KERNEL_PROCESSES_PATH } from "./worker_manifest.ts";
 
 /** A secret's value and where it came from. */
@@ -152,6 +153,8 @@ export interface StackModel {
     service: string;
     host: string;
     port: number;
+    /** The engine distribution (`engines.ts`): Camunda 7 CE or Operaton. */
+    distribution: Distribution;
     restAuth: boolean;
     adminUser: string;
     adminPassword: string;
@@ -376,6 +379,7 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
   const camunda = {
     service: ca.name,
     ...at(ca, DEFAULT_PORTS.camunda),
+    distribution: ca.svc.engine.distribution,
     restAuth: ca.svc.engine.rest_auth,
     adminUser: ca.svc.engine.admin_user,
     adminPassword: secret(ca.svc.engine.admin_password),
@@ -470,8 +474,8 @@ export function buildModel(r: ResolvedSpec, opts: BuildModelOptions = {}): Stack
     name,
     kind: s.kind,
     role: "infra",
-    image: s.image,
-    build: buildOf(s.image),
+    image: serviceImage(s),
+    build: buildOf(serviceImage(s)),
     // RabbitMQ names its node, and the message store under it, after the host.
     hostname: s.kind === "rabbitmq" ? name : undefined,
     ports: s.ports,

@@ -9,7 +9,8 @@
  * @module
  */
 import { z } from "zod";
-import { ENGINE_IMAGE, WORKER_IMAGE } from "./images.ts";
+import { WORKER_IMAGE } from "./images.ts";
+import { DEFAULT_DISTRIBUTION, DISTRIBUTIONS } from "./engines.ts";
 import { IMAGE_REFERENCE } from "./image_ref.ts";
 
 /** A duration such as `30s`, `5m`, `7d` (units: ms, s, m, h, d). */
@@ -156,13 +157,15 @@ export const OllamaService = z.strictObject({
   ...serviceBase,
 });
 
-/** The Camunda 7 engine. */
+/** The Camunda 7 engine: Camunda 7 CE or Operaton (`engine.distribution`, `engines.ts`). */
 export const CamundaService = z.strictObject({
   kind: z.literal("camunda"),
   ...serviceBase,
-  // The ProcOS engine, built from engine/: what the tests run is what users run.
-  image: Image.default(ENGINE_IMAGE),
+  // The ProcOS engine, built from engine/: what the tests run is what users run. Without
+  // `image:`, the distribution's (compiler/engines.ts): procos/engine:7.24.0 for Camunda.
+  image: Image.optional(),
   engine: z.strictObject({
+    distribution: z.enum(DISTRIBUTIONS).default(DEFAULT_DISTRIBUTION),
     database: Name,
     admin_user: Name,
     admin_password: Name,

@@ -11,8 +11,10 @@
  * ollama, eclipse-temurin and maven images (tests/images/, docs/containers.md
  * "Stand-in images here"), the worker image `procos/worker:2.9.6`
  * (workers/Dockerfile), the verify image `procos/verify:2.9.6`
- * (verify/Dockerfile) and, when engine/Dockerfile exists, the engine image
- * `procos/engine:7.24.0`. Each image carries a label with a hash of its
+ * (verify/Dockerfile) and, when engine/Dockerfile exists, the engine images
+ * `procos/engine:7.24.0` and `procos/engine-operaton:1.0.3` (`engine-operaton`:
+ * the same Dockerfile, `ENGINE_PROFILE=operaton`; compiler/engines.ts). Each
+ * image carries a label with a hash of its
  * inputs (files of its context, staged files, Containerfile, the ids of the
  * images it is built FROM); an image whose label matches is up to date.
  *
@@ -24,6 +26,8 @@
  */
 import { ContainerApi } from "./docker_api.ts";
 import { AUXILIARY_IMAGES } from "../compiler/emit/containers.ts";
+import { DEFAULT_DISTRIBUTION, DISTRIBUTIONS, ENGINES } from "../compiler/engines.ts";
+import { engineBuild } from "../compiler/images.ts";
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
@@ -50,6 +54,8 @@ export interface ImageSpec {
   inputs?: string[];
   /** Built only when its Containerfile exists (the engine). */
   optional?: boolean;
+  /** Build arguments (`--build-arg`), part of the inputs hash. */
+  buildArgs?: Readonly<Record<string, string>>;
   /**
    * Downloads over HTTPS at build time: gets the host's CA bundle as the
    * build secret `ca-bundle` (for a TLS-inspecting proxy; never in a layer).
@@ -146,15 +152,20 @@ export const IMAGES: readonly ImageSpec[] = [
     ],
     caBundle: true,
   },
-  {
-    name: "engine",
-    context: "engine",
-    containerfile: "engine/Dockerfile",
-    tags: ours("procos/engine:7.24.0"),
-    inputs: ["engine"],
-    optional: true,
-    caBundle: true,
-  },
+  // one engine image per distribution (compiler/engines.ts), built as Compose builds it
+  ...DISTRIBUTIONS.map((d): ImageSpec => {
+    const build = engineBuild(d);
+    return {
+      name: d === DEFAULT_DISTRIBUTION ? "engine" : `engine-${d}`,
+      context: build.context,
+      containerfile: `${build.context}/${build.dockerfile}`,
+      tags: ours(ENGINES[d].image),
+      inputs: ["engine"],
+      optional: true,
+      caBundle: true,
+      ...(build.args ? { buildArgs: build.args } : {}),
+    };
+  }),
 ];
 
 /** Folders never hashed (build outputs and installed packages). */
@@ -223,6 +234,9 @@ export async function inputsHash(spec: ImageSpec, fromIds: string[]): Promise<st
   const h = createHash("sha256");
   h.update(`containerfile ${spec.containerfile}\ntags ${spec.tags.join(" ")}\n`);
   h.update(`from ${fromIds.join(" ")}\n`);
+  for (const [name, value] of Object.entries(spec.buildArgs ?? {}).sort()) {
+    h.update(`arg ${name}=${value}\n`);
+  }
   const files = await inputFiles(ROOT, [...(spec.inputs ?? [spec.context]), spec.containerfile]);
   for (const f of files) {
     h.update(`file ${f}\n`);
@@ -350,6 +364,9 @@ export async function ensureImage(
     const cmd = ["podman", "build", "--pull=never", "--label", `${INPUTS_LABEL}=${hash}`];
     if (opts.force) cmd.push("--no-cache");
     for (const t of spec.tags) cmd.push("-t", t);
+    for (const [name, value] of Object.entries(spec.buildArgs ?? {})) {
+      cmd.push("--build-arg", `${name}=${value}`);
+    }
     const bundle = spec.caBundle ? await caBundle() : undefined;
     if (bundle) cmd.push("--secret", `id=ca-bundle,src=${bundle}`);
     const trust = spec.caBundle ? await javaTruststore() : undefined;

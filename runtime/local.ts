@@ -14,6 +14,7 @@ import type { ServiceModel, StackModel } from "../compiler/model.ts";
 import { buildModel } from "../compiler/model.ts";
 import { loadSpec } from "../compiler/load_spec.ts";
 import type { ProfileName } from "../compiler/schema.ts";
+import { DEFAULT_DISTRIBUTION, type Distribution, ENGINES } from "../compiler/engines.ts";
 import { MANIFEST_FILE, parseManifest } from "../compiler/emit/manifest.ts";
 import { errorText, RuntimeError } from "./errors.ts";
 import { gateTimings, hostProbe, waitHealthy } from "./health.ts";
@@ -180,13 +181,18 @@ export function localRedisConf(
   ].join("\n") + "\n";
 }
 
-/** Builds the engine jar when it is missing (offline first, if Maven's cache has it). */
+/**
+ * Builds the engine jar of `distribution` when it is missing (offline first,
+ * if Maven's cache has it): `engines.ts` says which jar and Maven profile.
+ */
 export async function ensureEngineJar(
   root: string,
   logFile: string,
   log: (l: string) => void,
+  distribution: Distribution = DEFAULT_DISTRIBUTION,
 ): Promise<string> {
-  const jar = join(root, "engine", "target", "procos-engine.jar");
+  const engine = ENGINES[distribution];
+  const jar = join(root, engine.jar);
   try {
     await Deno.stat(jar);
     return jar;
@@ -196,10 +202,11 @@ export async function ensureEngineJar(
       service: "camunda",
     });
   }
-  log(`camunda: building ${jar} with Maven (once)`);
+  log(`camunda: building ${jar} (${engine.title} ${engine.version}) with Maven (once)`);
   const cwd = join(root, "engine");
-  let r = await run(["mvn", "-q", "-B", "-o", "package", "-DskipTests"], { cwd });
-  if (r.code !== 0) r = await run(["mvn", "-q", "-B", "package", "-DskipTests"], { cwd });
+  const mvn = ["mvn", "-q", "-B", `-P${engine.mavenProfile}`];
+  let r = await run([...mvn, "-o", "package", "-DskipTests"], { cwd });
+  if (r.code !== 0) r = await run([...mvn, "package", "-DskipTests"], { cwd });
   await Deno.writeTextFile(logFile, r.stdout + r.stderr, { append: true, create: true });
   if (r.code !== 0) {
     throw new RuntimeError(`building the engine with Maven failed (exit ${r.code})`, {
@@ -250,6 +257,7 @@ class Up {
     const timings = gateTimings(svc.healthcheck);
     if (prev?.mode === "started" && isOurs(prev.process)) {
       const p = prev.process;
+      if (svc.kind === "camunda") this.sameEngine(svc, p);
       const first = await probe(timings.timeoutMs);
       if (!first.ok) {
         this.opts.log(`${svc.name}: running (pid ${p.pid}) but not healthy yet; waiting`);
@@ -296,6 +304,24 @@ class Up {
       if (extra) detail += `; ${extra}`;
     }
     this.done(svc.name, "started", detail);
+  }
+
+  /**
+   * A running engine must be the spec's distribution: after a switch of
+   * `engine.distribution` the other jar is still running, and `up` would
+   * report it healthy. Stopping it is the operator's step (docs/engine.md).
+   */
+  sameEngine(svc: ServiceModel, p: ProcessRecord): void {
+    const want = ENGINES[this.model.camunda.distribution];
+    if (p.command.some((a) => a.endsWith(want.jar))) return;
+    const running = Object.values(ENGINES).find((e) => p.command.some((a) => a.endsWith(e.jar)));
+    throw new RuntimeError(
+      `running ${running ? `${running.title} ${running.version}` : p.command.join(" ")} ` +
+        `(pid ${p.pid}), but the spec's engine.distribution is ` +
+        `${this.model.camunda.distribution} (${want.title} ${want.version}); stop it with ` +
+        `\`deno task down\` (the database is kept), then run \`up\` again`,
+      { service: svc.name },
+    );
   }
 
   /** Waits for health; on failure stops the process, forgets it, and reports its log tail. */
@@ -413,7 +439,12 @@ class Up {
             { service: svc.name },
           );
         }
-        const jar = await ensureEngineJar(this.opts.root, this.logFile(svc.name), this.opts.log);
+        const jar = await ensureEngineJar(
+          this.opts.root,
+          this.logFile(svc.name),
+          this.opts.log,
+          this.model.camunda.distribution,
+        );
         const javaOpts =
           (env.PROCOS_JAVA_OPTS ?? "-Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
             .split(/\s+/).filter(Boolean);

@@ -22,12 +22,17 @@ deno install --frozen --quiet >/dev/null
 task=${1:-build}
 shift || true
 if [ "$task" = "test" ] || [ "$task" = "up" ]; then
-  # The Camunda engine the local runtime starts (Maven caches it in ~/.m2;
-  # a rebuild happens only when its sources are newer than the jar).
-  jar=engine/target/procos-engine.jar
-  if [ ! -f "$jar" ] || [ -n "$(find engine/pom.xml engine/src -newer "$jar" -print -quit)" ]; then
-    (cd engine && mvn -q -B package -DskipTests)
-  fi
+  # The engine jars the local runtime starts, one per distribution
+  # (compiler/engines.ts; Maven caches them in ~/.m2; a rebuild happens only
+  # when the engine's sources are newer than the jar). `up` needs only the
+  # spec's, but builds it itself when it is missing.
+  for dist in camunda:engine/target/procos-engine.jar \
+    operaton:engine/target/operaton/procos-engine-operaton.jar; do
+    profile=${dist%%:*} jar=${dist#*:}
+    if [ ! -f "$jar" ] || [ -n "$(find engine/pom.xml engine/src engine/vendor -newer "$jar" -print -quit)" ]; then
+      (cd engine && mvn -q -B -P"$profile" package -DskipTests)
+    fi
+  done
 fi
 if [ "$task" = "test" ]; then
   bash tools/setup-services.sh

@@ -285,6 +285,7 @@ function buildEntry(b: ImageBuild): Record<string, unknown> {
   return {
     context: b.context === "." ? ".." : composeSource(`./${b.context}`),
     dockerfile: b.dockerfile,
+    ...(b.args ? { args: { ...b.args } } : {}),
   };
 }
 

@@ -7,11 +7,17 @@
  * `--production`, which ProcOS does not write yet. Both are refused, naming
  * the settings that would not take effect.
  *
+ * A ProcOS engine image must also be of the spec's `engine.distribution`
+ * (`engines.ts`): `procos/engine:*` runs Camunda, `procos/engine-operaton:*`
+ * Operaton; the other distribution's is refused at `image:`, since the
+ * webapps, the admin group and verify's expectations would not match.
+ *
  * @module
  */
 import type { Diagnostic } from "../diagnostics.ts";
 import { at, type RuleContext } from "./rule.ts";
 import { parseImageRef } from "../image_ref.ts";
+import { distributionOfImage, engineOf, ENGINES } from "../engines.ts";
 
 /** The official Camunda 7 image's repository. */
 export const OFFICIAL_CAMUNDA_REPOSITORY = "camunda/camunda-bpm-platform";
@@ -34,7 +40,25 @@ export function officialDistribution(image: string): "tomcat" | "run" | undefine
 export function camundaImage(ctx: RuleContext): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const [name, s] of Object.entries(ctx.spec.services)) {
-    if (s.kind !== "camunda") continue;
+    if (s.kind !== "camunda" || s.image === undefined) continue;
+    const own = distributionOfImage(s.image);
+    if (own !== undefined && own !== s.engine.distribution) {
+      const want = engineOf(s.engine.distribution);
+      const mine = ENGINES[own];
+      out.push(at(
+        ctx,
+        ["services", name, "image"],
+        `\`${s.image}\` is the ProcOS ${mine.title} engine, but ` +
+          `services.${name}.engine.distribution is ${s.engine.distribution}`,
+        {
+          expected: `the ${want.title} engine ${want.image} (or no \`image:\`)`,
+          hint: `remove \`image:\` to run ${want.image}, or set ` +
+            `services.${name}.engine.distribution: ${own} to run ${mine.title}`,
+          target: "value",
+        },
+      ));
+      continue;
+    }
     const dist = officialDistribution(s.image);
     if (!dist) continue;
     const settings = ENGINE_SETTINGS.map((k) => `services.${name}.${k}`).join(", ");
@@ -43,7 +67,7 @@ export function camundaImage(ctx: RuleContext): Diagnostic[] {
       : `Camunda Run, which ProcOS does not configure yet: ${settings} and production mode ` +
         `(--production: no examples, CORS closed) would not take effect`;
     out.push(at(ctx, ["services", name, "image"], `\`${s.image}\` is ${what}`, {
-      expected: "the ProcOS engine (no `image:`, or procos/engine:7.24.0)",
+      expected: `the ProcOS engine (no \`image:\`, or ${engineOf(s.engine.distribution).image})`,
       hint: "remove `image:` to run the ProcOS engine, which reads every setting of the spec",
       target: "value",
     }));

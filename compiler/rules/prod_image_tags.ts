@@ -7,13 +7,14 @@
 import type { Diagnostic } from "../diagnostics.ts";
 import { at, type RuleContext, units } from "./rule.ts";
 import { parseImageRef } from "../image_ref.ts";
+import { serviceImage } from "../engines.ts";
 
 /** Reports images tagged `latest` or not tagged at all. */
 export function prodImageTags(ctx: RuleContext): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const u of units(ctx.spec)) {
     const image = u.group === "services"
-      ? ctx.spec.services[u.name].image
+      ? serviceImage(ctx.spec.services[u.name])
       : ctx.spec.workers[u.name].image;
     const ref = parseImageRef(image);
     const tag = ref?.tag;

@@ -3,7 +3,7 @@
  * the real engine jar with the bundled processes deployed and the real
  * generic worker running:
  *
- * 1. log in to /camunda as the admin user;
+ * 1. log in to /camunda (Operaton's /operaton under PROCOS_TEST_ENGINE=operaton) as the admin user;
  * 2. each bundled process definition's diagram renders: every flow node and
  *    sequence flow of its BPMN file is an SVG element of the diagram;
  * 3. an instance of `procos-smoke` started at its generic-http task, with a
@@ -20,11 +20,12 @@
  *
  * @module
  */
+import { ENGINES } from "../../compiler/engines.ts";
 import { expect } from "expect";
 import { scanDiagram } from "../../compiler/bpmn_diagram.ts";
 import { main as verify } from "../../verify/cli.ts";
 import { REPO_ROOT } from "../helpers/build.ts";
-import { engineAvailable } from "../helpers/engine.ts";
+import { engineAvailable, TEST_ENGINE } from "../helpers/engine.ts";
 import { chromiumAvailable, launchBrowser, renderTerminal } from "../helpers/browser.ts";
 import { dropScratch } from "../helpers/pg.ts";
 import {
@@ -141,7 +142,7 @@ Deno.test({
       const browser = await launchBrowser();
       cleanup("browser", () => browser.close());
       const page = await browser.context.newPage();
-      const cockpit = `${base}/camunda/app/cockpit/default/`;
+      const cockpit = `${base}${ENGINES[TEST_ENGINE].webapps}/app/cockpit/default/`;
       const shot = (name: string) => page.screenshot({ path: `${artefacts}/${name}` });
 
       await t.step("log in to Cockpit as the admin user", async () => {

@@ -609,6 +609,40 @@ export const BAD_SPECS: BadSpec[] = [
     ],
   },
   {
+    // The Camunda engine image under an Operaton spec: webapps, admin group and verify would differ.
+    name: "camunda_image_of_other_distribution",
+    spec: edit([
+      "    engine:\n      database: postgres\n",
+      "    engine:\n      distribution: operaton\n      database: postgres\n",
+    ]),
+    expected: [
+      "camunda_image_of_other_distribution.yaml:124:12: error: services.camunda.image: `procos/engine:7.24.0` is the ProcOS Camunda engine, but services.camunda.engine.distribution is operaton; expected the Operaton engine procos/engine-operaton:1.0.3 (or no `image:`) (hint: remove `image:` to run procos/engine-operaton:1.0.3, or set services.camunda.engine.distribution: camunda to run Camunda)",
+    ],
+  },
+  {
+    // The Operaton image under the default (Camunda) distribution, from the production profile.
+    name: "operaton_image_of_other_distribution",
+    profile: "production",
+    spec: edit([
+      "        image: procos/engine:7.24.0\n",
+      "        image: procos/engine-operaton:1.0.3\n",
+    ]),
+    expected: [
+      "operaton_image_of_other_distribution.yaml:348:16: error: profiles.production.services.camunda.image: `procos/engine-operaton:1.0.3` is the ProcOS Operaton engine, but services.camunda.engine.distribution is camunda; expected the Camunda engine procos/engine:7.24.0 (or no `image:`) (hint: remove `image:` to run procos/engine:7.24.0, or set services.camunda.engine.distribution: operaton to run Operaton)",
+    ],
+  },
+  {
+    // Only the distributions ProcOS builds.
+    name: "camunda_unknown_distribution",
+    spec: edit([
+      "    engine:\n      database: postgres\n",
+      "    engine:\n      distribution: zeebe\n      database: postgres\n",
+    ]),
+    expected: [
+      'camunda_unknown_distribution.yaml:143:21: error: services.camunda.engine.distribution: invalid value "zeebe"; expected one of: camunda, operaton',
+    ],
+  },
+  {
     // Camunda Run: ProcOS writes no configuration for it yet, so the spec's would not take effect.
     name: "camunda_run_image",
     profile: "production",

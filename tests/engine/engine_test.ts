@@ -1,16 +1,21 @@
 /**
- * The engine jar (engine/target/procos-engine.jar) itself, on a scratch
- * PostgreSQL database, started twice on the same database:
+ * The engine jar itself, of each distribution (Camunda's
+ * engine/target/procos-engine.jar, Operaton's
+ * engine/target/operaton/procos-engine-operaton.jar: `compiler/engines.ts`),
+ * on a scratch PostgreSQL database, started twice on the same database with
+ * the same environment variables:
  *
- * 1. default profile, REST auth on, admin password A: A authenticates;
- *    a process without historyTimeToLive is refused, one with it deploys;
+ * 1. default profile, REST auth on, admin password A: A authenticates; the
+ *    version is the distribution's, the admin is in its admin group, the
+ *    webapps answer at its path (`/camunda`, `/operaton`); a process
+ *    without historyTimeToLive is refused, one with it deploys;
  * 2. `SPRING_PROFILES_ACTIVE=production`, admin password B (rotated), REST
  *    auth switch off: auth is forced on (401 without credentials), B
  *    authenticates and A no longer does (the admin password sync), a CORS
  *    preflight from another origin gets no `Access-Control-Allow-Origin`,
  *    and the webapps' cookies are Secure and SameSite=Strict.
  *
- * Ignored when the jar or java is missing.
+ * Each distribution's test is ignored when its jar or java is missing.
  *
  * @module
  */
@@ -19,6 +24,7 @@ import { type Engine, newScratch, referenceModel, startEngine } from "../workers
 import { createDatabase, type TestDatabase } from "../workers/helpers.ts";
 import { dropScratch } from "../helpers/pg.ts";
 import { engineAvailable } from "../helpers/engine.ts";
+import { DISTRIBUTIONS, ENGINES } from "../../compiler/engines.ts";
 
 const ADMIN = "procosadmin"; // (Camunda allows only [a-zA-Z0-9]+ user ids)
 // test-only passwords, never printed
@@ -66,93 +72,130 @@ const bpmnProcess = (id: string, ttl?: string) =>
 </bpmn:definitions>
 `;
 
-Deno.test({
-  name: "engine: admin password rotation reaches an existing database; production profile",
-  ignore: !engineAvailable(),
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async (t) => {
-    const scratch = newScratch();
-    let db: TestDatabase | undefined;
-    let engine: Engine | undefined;
-    try {
-      db = await createDatabase(await referenceModel(scratch), scratch);
-      engine = await startEngine(db, undefined, {
-        CAMUNDA_BPM_ADMINUSER_ID: ADMIN,
-        CAMUNDA_BPM_ADMINUSER_PASSWORD: PASSWORD_A,
-        CAMUNDA_BPM_RUN_AUTH_ENABLED: "true",
-      });
-      const api = engine.url;
-
-      await t.step("default profile: password A authenticates", async () => {
-        expect(await status(`${api}/process-definition`)).toBe(401);
-        expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_A))).toBe(200);
-      });
-
-      await t.step("history TTL is enforced: without it refused, with it deployed", async () => {
-        const auth = basic(ADMIN, PASSWORD_A);
-        const without = await deploy(api, auth, "procos-t-no-ttl", bpmnProcess("procos_t_no_ttl"));
-        expect(without.status).toBe(400);
-        expect(without.text).toMatch(/historyTimeToLive/);
-        for (const [id, ttl] of [["procos_t_ttl_iso", "P30D"], ["procos_t_ttl_days", "30"]]) {
-          const ok = await deploy(api, auth, id, bpmnProcess(id, ttl));
-          expect({ id, status: ok.status }).toEqual({ id, status: 200 });
-        }
-      });
-
-      await engine.stop();
-      await engine.start({
-        CAMUNDA_BPM_ADMINUSER_ID: ADMIN,
-        CAMUNDA_BPM_ADMINUSER_PASSWORD: PASSWORD_B,
-        CAMUNDA_BPM_RUN_AUTH_ENABLED: "false",
-        SPRING_PROFILES_ACTIVE: "production",
-      });
-
-      await t.step("production: REST auth forced on, rotated password B in force", async () => {
-        expect(await status(`${api}/process-definition`)).toBe(401);
-        expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_B))).toBe(200);
-        // the admin is in camunda-admin: with authorization on it sees the definitions
-        const r = await fetch(`${api}/process-definition/count`, {
-          headers: { authorization: basic(ADMIN, PASSWORD_B) },
-        });
-        expect(await r.json()).toEqual({ count: 2 });
-        // (a wrong password throttles the user for a while: checked last)
-        expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_A))).toBe(401);
-      });
-
-      await t.step("production: a CORS preflight from another origin is not allowed", async () => {
-        const r = await fetch(`${api}/process-definition`, {
-          method: "OPTIONS",
-          headers: {
-            origin: "http://evil.example",
-            "access-control-request-method": "GET",
-            "access-control-request-headers": "authorization",
-          },
-        });
-        await r.body?.cancel();
-        expect(r.headers.get("access-control-allow-origin")).toBeNull();
-        expect(r.headers.get("access-control-allow-credentials")).toBeNull();
-        const get = await fetch(`${api}/engine`, { headers: { origin: "http://evil.example" } });
-        await get.body?.cancel();
-        expect(get.status).toBe(200);
-        expect(get.headers.get("access-control-allow-origin")).toBeNull();
-      });
-
-      await t.step("production: the webapps' cookies are Secure and SameSite=Strict", async () => {
+for (const distribution of DISTRIBUTIONS) {
+  const dist = ENGINES[distribution];
+  Deno.test({
+    name: `engine (${dist.title} ${dist.version}): admin password rotation reaches an existing ` +
+      `database; production profile`,
+    ignore: !engineAvailable(distribution),
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async (t) => {
+      const scratch = newScratch();
+      let db: TestDatabase | undefined;
+      let engine: Engine | undefined;
+      try {
+        db = await createDatabase(await referenceModel(scratch), scratch);
+        engine = await startEngine(db, undefined, {
+          CAMUNDA_BPM_ADMINUSER_ID: ADMIN,
+          CAMUNDA_BPM_ADMINUSER_PASSWORD: PASSWORD_A,
+          CAMUNDA_BPM_RUN_AUTH_ENABLED: "true",
+        }, distribution);
+        const api = engine.url;
         const base = api.replace(/\/engine-rest$/, "");
-        const r = await fetch(`${base}/camunda/app/welcome/default/`, { redirect: "manual" });
-        await r.body?.cancel();
-        const cookies = r.headers.getSetCookie();
-        expect(cookies.length).toBeGreaterThan(0);
-        for (const c of cookies) {
-          expect(c).toMatch(/;\s*Secure/i);
-          expect(c).toMatch(/;\s*SameSite=Strict/i);
-        }
-      });
-    } finally {
-      await engine?.stop().catch((e) => console.error("engine stop failed:", e));
-      if (db) await db.drop();
-      else await dropScratch(scratch).catch(() => {});
-    }
-  },
-});
+
+        await t.step("default profile: password A authenticates", async () => {
+          expect(await status(`${api}/process-definition`)).toBe(401);
+          expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_A))).toBe(200);
+        });
+
+        await t.step(
+          `the version, the admin group and the webapps are ${dist.title}'s`,
+          async () => {
+            const auth = { authorization: basic(ADMIN, PASSWORD_A) };
+            const v = await (await fetch(`${api}/version`, { headers: auth })).json();
+            expect(v).toEqual({ version: dist.version });
+            const groups = await (await fetch(`${api}/group?member=${ADMIN}`, { headers: auth }))
+              .json() as { id: string }[];
+            expect(groups.map((g) => g.id)).toEqual([dist.adminGroup]);
+            const root = await fetch(`${base}/`, { redirect: "manual" });
+            await root.body?.cancel();
+            expect(root.headers.get("location") ?? "").toMatch(new RegExp(`${dist.webapps}/app/$`));
+            const welcome = await fetch(`${base}${dist.webapps}/app/welcome/default/`);
+            expect(welcome.status).toBe(200);
+            expect(await welcome.text()).toMatch(/<html/i);
+          },
+        );
+
+        await t.step("history TTL is enforced: without it refused, with it deployed", async () => {
+          const auth = basic(ADMIN, PASSWORD_A);
+          const without = await deploy(
+            api,
+            auth,
+            "procos-t-no-ttl",
+            bpmnProcess("procos_t_no_ttl"),
+          );
+          expect(without.status).toBe(400);
+          expect(without.text).toMatch(/historyTimeToLive/);
+          for (const [id, ttl] of [["procos_t_ttl_iso", "P30D"], ["procos_t_ttl_days", "30"]]) {
+            const ok = await deploy(api, auth, id, bpmnProcess(id, ttl));
+            expect({ id, status: ok.status }).toEqual({ id, status: 200 });
+          }
+        });
+
+        await engine.stop();
+        await engine.start({
+          CAMUNDA_BPM_ADMINUSER_ID: ADMIN,
+          CAMUNDA_BPM_ADMINUSER_PASSWORD: PASSWORD_B,
+          CAMUNDA_BPM_RUN_AUTH_ENABLED: "false",
+          SPRING_PROFILES_ACTIVE: "production",
+        });
+
+        await t.step("production: REST auth forced on, rotated password B in force", async () => {
+          expect(await status(`${api}/process-definition`)).toBe(401);
+          expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_B))).toBe(200);
+          // the admin is in camunda-admin: with authorization on it sees the definitions
+          const r = await fetch(`${api}/process-definition/count`, {
+            headers: { authorization: basic(ADMIN, PASSWORD_B) },
+          });
+          expect(await r.json()).toEqual({ count: 2 });
+          // (a wrong password throttles the user for a while: checked last)
+          expect(await status(`${api}/process-definition`, basic(ADMIN, PASSWORD_A))).toBe(401);
+        });
+
+        await t.step(
+          "production: a CORS preflight from another origin is not allowed",
+          async () => {
+            const r = await fetch(`${api}/process-definition`, {
+              method: "OPTIONS",
+              headers: {
+                origin: "http://evil.example",
+                "access-control-request-method": "GET",
+                "access-control-request-headers": "authorization",
+              },
+            });
+            await r.body?.cancel();
+            expect(r.headers.get("access-control-allow-origin")).toBeNull();
+            expect(r.headers.get("access-control-allow-credentials")).toBeNull();
+            const get = await fetch(`${api}/engine`, {
+              headers: { origin: "http://evil.example" },
+            });
+            await get.body?.cancel();
+            expect(get.status).toBe(200);
+            expect(get.headers.get("access-control-allow-origin")).toBeNull();
+          },
+        );
+
+        await t.step(
+          "production: the webapps' cookies are Secure and SameSite=Strict",
+          async () => {
+            const r = await fetch(`${base}${dist.webapps}/app/welcome/default/`, {
+              redirect: "manual",
+            });
+            await r.body?.cancel();
+            const cookies = r.headers.getSetCookie();
+            expect(cookies.length).toBeGreaterThan(0);
+            for (const c of cookies) {
+              expect(c).toMatch(/;\s*Secure/i);
+              expect(c).toMatch(/;\s*SameSite=Strict/i);
+            }
+          },
+        );
+      } finally {
+        await engine?.stop().catch((e) => console.error("engine stop failed:", e));
+        if (db) await db.drop();
+        else await dropScratch(scratch).catch(() => {});
+      }
+    },
+  });
+}

@@ -22,6 +22,8 @@ interface FakeCamunda {
   keys: string[];
   incidents: { incidentType: string; activityId: string; incidentMessage: string }[];
   version: string;
+  /** Where the webapps are served (`/camunda`, Operaton's `/operaton`). */
+  webapps: string;
   /** Basic auth enforced on everything but /engine-rest/engine. */
   auth?: { user: string; password: string };
   close(): Promise<void>;
@@ -33,6 +35,7 @@ function startFakeCamunda(): FakeCamunda {
     keys: [],
     incidents: [],
     version: "7.24.0",
+    webapps: "/camunda",
   };
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), {
@@ -41,6 +44,11 @@ function startFakeCamunda(): FakeCamunda {
     });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
     const u = new URL(req.url);
+    if (u.pathname === `${state.webapps}/app/welcome/default/`) {
+      return new Response("<!DOCTYPE html><html></html>", {
+        headers: { "content-type": "text/html;charset=UTF-8" },
+      });
+    }
     const p = u.pathname.replace(/^\/engine-rest/, "");
     if (p === "/engine") return json([{ name: "default" }]);
     if (
@@ -172,6 +180,7 @@ Deno.test("camunda checks: green when every BPMN file is deployed as it is", asy
     const checks = camundaChecks(model, ctx);
     expect(checks.map((c) => c.id)).toEqual([
       "camunda.engine",
+      "camunda.webapps",
       "camunda.deployed.procos-boot.bpmn",
       "camunda.deployed.sub/other.bpmn",
       "camunda.boot.procos-boot",
@@ -249,7 +258,7 @@ Deno.test("camunda checks: undeployed file, missing boot process, incidents, wro
     });
     expect(results.get("camunda.engine")).toMatchObject({
       expected: "Camunda 7.x",
-      actual: "Camunda 8.0.0",
+      actual: "version 8.0.0",
     });
     const inc = results.get("camunda.incidents");
     expect(inc).toMatchObject({ expected: "0 open incidents" });
@@ -300,5 +309,50 @@ Deno.test("camunda checks: no BPMN files means one skipped deployment check", as
     const checks = camundaChecks(model, ctx);
     const r = await run(byId(checks, "camunda.deployed"), ctx);
     expect(r).toEqual({ status: "skip", reason: "no BPMN files in processes/" });
+  });
+});
+
+Deno.test("camunda checks: an Operaton spec on Operaton is green, its version as Operaton reports it", async () => {
+  await setup(FILES, async ({ fake, model, ctx }) => {
+    model.camunda.distribution = "operaton";
+    fake.version = "1.0.3";
+    fake.webapps = "/operaton";
+    deployAll(fake, FILES, "d1", "2025-01-01T10:00:00.000+0000");
+    fake.keys.push("procos-boot");
+    const checks = camundaChecks(model, ctx);
+    expect(byId(checks, "camunda.engine").name).toBe("camunda: engine 'default' runs Operaton 1");
+    expect(byId(checks, "camunda.webapps").name).toBe(
+      "camunda: the webapps answer at /operaton/",
+    );
+    const results = await runAll(checks, ctx);
+    expect(failing(results)).toEqual([]);
+    expect(results.get("camunda.engine")).toEqual({ status: "pass", detail: "Operaton 1.0.3" });
+    expect(results.get("camunda.webapps")).toEqual({
+      status: "pass",
+      detail: "GET /operaton/app/welcome/default/: HTTP 200",
+    });
+  });
+});
+
+Deno.test("camunda checks: an Operaton spec on a Camunda engine fails the version and the webapps", async () => {
+  await setup(FILES, async ({ fake, model, ctx }) => {
+    model.camunda.distribution = "operaton";
+    deployAll(fake, FILES, "d1", "2025-01-01T10:00:00.000+0000");
+    fake.keys.push("procos-boot");
+    fake.incidents.push({ incidentType: "failedJob", activityId: "Task_1", incidentMessage: "x" });
+    const results = await runAll(camundaChecks(model, ctx), ctx);
+    expect(failing(results)).toEqual(["camunda.engine", "camunda.incidents", "camunda.webapps"]);
+    expect(results.get("camunda.engine")).toMatchObject({
+      expected: "Operaton 1.x",
+      actual: "version 7.24.0",
+      hint: "the spec's engine.distribution is operaton: is the engine running the image or " +
+        "jar of another distribution?",
+    });
+    expect(results.get("camunda.webapps")).toMatchObject({
+      expected: "GET /operaton/app/welcome/default/: HTTP 200, an HTML page",
+    });
+    expect(results.get("camunda.incidents")).toMatchObject({
+      hint: "see Cockpit (/operaton/app/cockpit) for the failing jobs or external tasks",
+    });
   });
 });

@@ -12,7 +12,8 @@ import { diagramsCheck } from "../../verify/checks/camunda_diagrams.ts";
 import { REPO_ROOT, withTempDir } from "../helpers/build.ts";
 import { PG, withScratch } from "../helpers/pg.ts";
 import { contextFor, failing, freePort, referenceModel, runAll } from "./helpers.ts";
-import { ENGINE_JAR, engineAvailable } from "../helpers/engine.ts";
+import { ENGINE_JAR, engineAvailable, TEST_ENGINE } from "../helpers/engine.ts";
+import { ENGINES } from "../../compiler/engines.ts";
 
 /** Waits until `url` answers 200, failing early if our engine process has exited. */
 async function waitFor(url: string, ms: number, exited: () => boolean): Promise<void> {
@@ -78,6 +79,7 @@ Deno.test({
         await dep.body?.cancel();
 
         const model = await referenceModel();
+        model.camunda.distribution = TEST_ENGINE;
         const ctx = await contextFor(model, { camunda: { url } });
         const checks = camundaChecks(model, ctx);
         expect(checks.filter((c) => c.id.startsWith("camunda.deployed.")).length).toBe(
@@ -87,7 +89,7 @@ Deno.test({
         expect(failing(green)).toEqual([]);
         expect(green.get("camunda.engine")).toMatchObject({
           status: "pass",
-          detail: expect.stringMatching(/^Camunda 7\./),
+          detail: `${ENGINES[TEST_ENGINE].title} ${ENGINES[TEST_ENGINE].version}`,
         });
 
         // the same check over an edited copy of the processes folder

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { type Distribution, ENGINES } from "../../compiler/engines.ts";
+import { engineJar, TEST_ENGINE } from "../helpers/engine.ts";
 import { loadSpec } from "../../compiler/load_spec.ts";
 import { buildModel, type StackModel } from "../../compiler/model.ts";
 import { emitSql } from "../../compiler/emit/sql.ts";
@@ -240,18 +242,23 @@ export interface Engine {
  * Starts the engine jar against a database and waits for its REST API
  * (`GET /engine`, open even with REST auth on). `env` adds to or overrides
  * the environment the jar gets (e.g. `SPRING_PROFILES_ACTIVE`,
- * `CAMUNDA_BPM_ADMINUSER_PASSWORD`).
+ * `CAMUNDA_BPM_ADMINUSER_PASSWORD`). `distribution` picks the jar (default:
+ * `PROCOS_TEST_ENGINE`, else Camunda's; `tests/helpers/engine.ts`).
  */
 export async function startEngine(
   db: TestDatabase,
   port = freePort(),
   env: Record<string, string> = {},
+  distribution: Distribution = TEST_ENGINE,
 ): Promise<Engine> {
-  const jar = `${ROOT}/engine/target/procos-engine.jar`;
+  const jar = engineJar(distribution);
   try {
     await Deno.stat(jar);
   } catch {
-    throw new Error(`${jar} is missing: build it (cd engine && mvn -q -B -o package -DskipTests)`);
+    const profile = ENGINES[distribution].mavenProfile;
+    throw new Error(
+      `${jar} is missing: build it (cd engine && mvn -q -B -P${profile} package -DskipTests)`,
+    );
   }
   const url = `http://127.0.0.1:${port}/engine-rest`;
   let current: Child | undefined;

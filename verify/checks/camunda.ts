@@ -1,12 +1,14 @@
 /**
- * Camunda: the `default` engine on Camunda 7, every BPMN file of the spec's
- * processes folder deployed byte for byte (latest deployment resource of
- * that name), the boot processes deployed, REST authentication as the spec
- * says, and no open incidents.
+ * Camunda: the `default` engine on the spec's distribution (Camunda 7 or
+ * Operaton, `compiler/engines.ts`) with its webapps where that distribution
+ * serves them, every BPMN file of the spec's processes folder deployed byte
+ * for byte (latest deployment resource of that name), the boot processes
+ * deployed, REST authentication as the spec says, and no open incidents.
  *
  * @module
  */
 import type { StackModel } from "../../compiler/model.ts";
+import { ENGINES } from "../../compiler/engines.ts";
 import type { Check, Result, RunContext, VerifyContext } from "../check.ts";
 import { fail, pass, skip } from "../check.ts";
 import type { BasicAuth } from "../clients/http.ts";
@@ -27,12 +29,16 @@ async function rest(ctx: RunContext, path: string, opts: { anonymous?: boolean }
   });
 }
 
-/** Engine `default` exists and runs Camunda 7; reports the version. */
-export function engineVersionCheck(): Check {
+/**
+ * Engine `default` exists and runs the spec's distribution; reports the
+ * version as the engine reports it (`Camunda 7.24.0`, `Operaton 1.0.3`).
+ */
+export function engineVersionCheck(model: StackModel): Check {
+  const engine = ENGINES[model.camunda.distribution];
   return {
     id: "camunda.engine",
     domain: "camunda",
-    name: "camunda: engine 'default' runs Camunda 7",
+    name: `camunda: engine 'default' runs ${engine.expectedVersion.replace(/\.x$/, "")}`,
     run: async (ctx) => {
       const eng = await rest(ctx, "/engine");
       if (eng.status !== 200) return fail("GET /engine-rest/engine: HTTP 200", describeStatus(eng));
@@ -45,9 +51,37 @@ export function engineVersionCheck(): Check {
         return fail("GET /engine-rest/version: HTTP 200", describeStatus(ver));
       }
       const version = String(jsonOf<{ version?: string }>(ver).version ?? "");
-      return /^7\./.test(version)
-        ? pass(`Camunda ${version}`)
-        : fail("Camunda 7.x", version ? `Camunda ${version}` : "no version in the answer");
+      return engine.reportedVersion.test(version) ? pass(`${engine.title} ${version}`) : fail(
+        engine.expectedVersion,
+        version ? `version ${version}` : "no version in the answer",
+        `the spec's engine.distribution is ${model.camunda.distribution}: is the engine ` +
+          `running the image or jar of another distribution?`,
+      );
+    },
+  };
+}
+
+/** The webapps (Cockpit, Tasklist, Admin) answer where the distribution serves them. */
+export function webappsCheck(model: StackModel): Check {
+  const engine = ENGINES[model.camunda.distribution];
+  const path = `${engine.webapps}/app/welcome/default/`;
+  return {
+    id: "camunda.webapps",
+    domain: "camunda",
+    name: `camunda: the webapps answer at ${engine.webapps}/`,
+    run: async (ctx) => {
+      const res = await httpRequest(`${ctx.targets.camunda.url}${path}`, {
+        headers: { accept: "text/html" },
+        signal: ctx.signal,
+      });
+      const type = res.headers.get("content-type") ?? "";
+      if (res.status === 200 && type.includes("text/html")) return pass(`GET ${path}: HTTP 200`);
+      return fail(
+        `GET ${path}: HTTP 200, an HTML page`,
+        `${describeStatus(res)}${type ? `, ${type}` : ""}`,
+        `${engine.title} serves its webapps at ${engine.webapps}: is the engine running the ` +
+          `spec's distribution (${model.camunda.distribution})?`,
+      );
     },
   };
 }
@@ -244,7 +278,8 @@ export function restAuthChecks(model: StackModel): Check[] {
 }
 
 /** No open incidents. */
-export function incidentsCheck(): Check {
+export function incidentsCheck(model: StackModel): Check {
+  const cockpit = `${ENGINES[model.camunda.distribution].webapps}/app/cockpit`;
   return {
     id: "camunda.incidents",
     domain: "camunda",
@@ -271,7 +306,7 @@ export function incidentsCheck(): Check {
       return fail(
         "0 open incidents",
         [`${count} open incident(s)`, ...lines].join("\n"),
-        "see Cockpit (/camunda/app/cockpit) for the failing jobs or external tasks",
+        `see Cockpit (${cockpit}) for the failing jobs or external tasks`,
       );
     },
   };
@@ -298,10 +333,11 @@ export function camundaChecks(model: StackModel, ctx: VerifyContext): Check[] {
         ),
     }];
   return [
-    engineVersionCheck(),
+    engineVersionCheck(model),
+    webappsCheck(model),
     ...deployed,
     ...model.processes.boot.map(bootProcessCheck),
     ...restAuthChecks(model),
-    incidentsCheck(),
+    incidentsCheck(model),
   ];
 }
