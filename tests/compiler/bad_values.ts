@@ -64,7 +64,7 @@ export const BAD_VALUES: BadSpec[] = [
     name: "retention_schedule_zero",
     spec: edit(["    archived: 365d\n", "    archived: 365d\n    schedule: 0s\n"]),
     expected: [
-      "retention_schedule_zero.yaml:188:15: error: ai.retention.schedule: the retention schedule 0s is too short; expected a retention schedule from 1m to 100000000d (hint: the procos-retention process runs on this timer cycle; Camunda refuses a cycle of 0 and a shorter one starts runs before the last has ended)",
+      "retention_schedule_zero.yaml:188:15: error: ai.retention.schedule: the retention schedule 0s is too short; expected a retention schedule of at least 1m (hint: the procos-retention process runs on this timer cycle; Camunda refuses a cycle of 0 and a shorter one starts runs before the last has ended)",
     ],
   },
   {
