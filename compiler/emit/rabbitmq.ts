@@ -23,6 +23,7 @@
 import { createHash } from "node:crypto";
 import Handlebars from "handlebars";
 import { parseImageRef } from "../image_ref.ts";
+import { memoryBytes } from "../memory.ts";
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
 
@@ -255,13 +256,6 @@ function assertUnique(what: string, names: string[]) {
     if (seen.has(n)) throw new Error(`RabbitMQ ${what} ${n} is declared twice`);
     seen.add(n);
   }
-}
-
-/** Compose memory size (`512m`, binary units) → bytes. */
-function memoryBytes(size: string): number {
-  const m = /^([0-9]+)([kmg])$/.exec(size);
-  if (!m) throw new Error(`not a memory size: ${size}`);
-  return Number(m[1]) * { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as "k" | "m" | "g"];
 }
 
 let template: HandlebarsTemplateDelegate | undefined;

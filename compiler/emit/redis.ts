@@ -14,6 +14,7 @@
  * @module
  */
 import Handlebars from "handlebars";
+import { memoryBytes } from "../memory.ts";
 import type { Artifact } from "./artifact.ts";
 import type { StackModel } from "../model.ts";
 
@@ -65,13 +66,6 @@ export function emitRedis(model: StackModel): Artifact[] {
 export function redisConfigValue(value: string): string {
   if (/^[A-Za-z0-9_.\/+:@=-]+$/.test(value)) return value;
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
-
-/** Compose memory size (`512m`, binary units) → bytes. */
-function memoryBytes(size: string): number {
-  const m = /^([0-9]+)([kmg])$/.exec(size);
-  if (!m) throw new Error(`not a memory size: ${size}`);
-  return Number(m[1]) * { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as "k" | "m" | "g"];
 }
 
 let template: HandlebarsTemplateDelegate | undefined;

@@ -7,18 +7,17 @@
  */
 import type { Diagnostic } from "../diagnostics.ts";
 import { at, type RuleContext } from "./rule.ts";
+import { memoryBytes } from "../memory.ts";
 
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 const MIN_CPUS = 0.01;
-const UNIT = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
 
 /** Reports resources Docker refuses. */
 export function dockerResources(ctx: RuleContext): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const [name, s] of Object.entries(ctx.spec.services)) {
     const { memory, cpus } = s.resources;
-    const bytes = Number(memory.slice(0, -1)) * UNIT[memory.slice(-1) as keyof typeof UNIT];
-    if (bytes < MIN_MEMORY_BYTES) {
+    if (memoryBytes(memory) < MIN_MEMORY_BYTES) {
       out.push(
         at(ctx, ["services", name, "resources", "memory"], `${memory} is under Docker's minimum`, {
           target: "value",

@@ -37,16 +37,14 @@ function healthchecks(spec: Spec, key: "interval" | "timeout" | "start_period") 
   }));
 }
 
-function topicDurations(spec: Spec, get: (t: TopicLike) => [KeyPath, string]) {
+function lockDurations(spec: Spec) {
   return Object.entries(spec.workers).flatMap(([name, w]) =>
-    w.kind === "kernel" ? [] : w.topics.map((t, i) => {
-      const [rest, text] = get(t);
-      return { path: ["workers", name, "topics", i, ...rest], text };
-    })
+    w.kind === "kernel" ? [] : w.topics.map((t, i) => ({
+      path: ["workers", name, "topics", i, "lock_duration"],
+      text: t.lock_duration,
+    }))
   );
 }
-
-type TopicLike = { lock_duration: string; backoff: { initial: string; max: string } };
 
 const GO_MAX = { ms: GO_MAX_MS, text: "106751d", why: "Compose and Docker hold at most 292 years" };
 
@@ -64,7 +62,7 @@ export const DURATION_BOUNDS: Readonly<Record<string, Bound>> = {
   },
   "health check start period": { find: (s) => healthchecks(s, "start_period"), max: GO_MAX },
   "lock duration": {
-    find: (s) => topicDurations(s, (t) => [["lock_duration"], t.lock_duration]),
+    find: lockDurations,
     min: {
       ms: 2_000,
       text: "2s",
